@@ -1,0 +1,15 @@
+//! Pure domain of patrol-sync: ids, wire types, the hybrid logical clock, trusted time and
+//! the validation of handset facts. No I/O, no HTTP, no SQL: the handset team can reuse it.
+
+pub mod fact;
+pub mod hlc;
+pub mod ids;
+pub mod roles;
+pub mod time;
+pub mod validate;
+pub mod wire;
+
+pub use fact::{ClockTrust, FactKind, Flag};
+pub use hlc::{Hlc, HlcClock};
+pub use ids::{BatchId, DeviceId, EstateId, FactId, UserId};
+pub use roles::{Role, Scope};
