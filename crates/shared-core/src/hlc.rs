@@ -12,6 +12,7 @@ use std::str::FromStr;
 /// The largest epoch-millisecond value that still fits the 13-digit wire form (year 2286).
 pub const MAX_MS: u64 = 9_999_999_999_999;
 
+/// Hybrid logical clock value; on the wire `"<13-digit epoch ms>-<4 hex digits>"`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Hlc {
     /// Physical part: epoch milliseconds.

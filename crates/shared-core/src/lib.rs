@@ -4,6 +4,8 @@
 pub mod fact;
 pub mod hlc;
 pub mod ids;
+#[cfg(feature = "openapi")]
+mod openapi;
 pub mod roles;
 pub mod time;
 pub mod validate;

@@ -11,7 +11,6 @@ use serde_json::Value;
 
 /// Epoch milliseconds, written as an RFC 3339 UTC string with milliseconds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(value_type = String, format = DateTime))]
 pub struct Timestamp(pub i64);
 
 impl Timestamp {

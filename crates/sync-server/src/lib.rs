@@ -1,1 +1,3 @@
-pub fn _x() {}
+//! patrol-sync server: the axum service and its storage.
+
+pub mod storage;

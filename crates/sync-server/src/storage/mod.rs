@@ -1,0 +1,450 @@
+//! Storage: one trait, a SQLite and a PostgreSQL implementation, one contract test suite
+//! (`tests/store_contract.rs`) that both pass.
+//!
+//! The trait speaks the domain. What a change *means* (validation, trusted time, HLC
+//! clamping) is decided above it, in `services`; the store makes it durable in one
+//! transaction per batch and answers pulls in commit order.
+
+pub mod notify;
+pub mod postgres;
+pub mod sqlite;
+
+use async_trait::async_trait;
+use serde_json::Value;
+use shared_core::wire::{
+    ChangeResult, ChangeStatus, EstateRecord, FactRecord, PullChange, PushResponse,
+    QuarantineEntry, RejectCode,
+};
+use shared_core::{BatchId, DeviceId, EstateId, Role, UserId};
+use std::sync::Arc;
+use uuid::Uuid;
+
+pub use notify::ChangeHub;
+
+pub type DynStore = Arc<dyn Store>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        match &e {
+            sqlx::Error::RowNotFound => StoreError::NotFound,
+            sqlx::Error::Database(db) if db.kind() == sqlx::error::ErrorKind::UniqueViolation => {
+                StoreError::Conflict(db.message().to_owned())
+            }
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_) => StoreError::Unavailable(e.to_string()),
+            _ => StoreError::Other(e.into()),
+        }
+    }
+}
+
+impl From<sqlx::migrate::MigrateError> for StoreError {
+    fn from(e: sqlx::migrate::MigrateError) -> Self {
+        StoreError::Other(e.into())
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+// ---------------------------------------------------------------- users and sessions
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct UserRow {
+    pub id: UserId,
+    pub username: String,
+    pub name: String,
+    pub password_hash: String,
+    pub disabled: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct NewUser {
+    pub username: String,
+    pub name: String,
+    pub password_hash: String,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Membership {
+    pub estate: EstateRecord,
+    pub role: Role,
+    /// A retired estate stays in the member's pull scope, so its tombstone reaches the
+    /// handset; nothing new can be pushed into it.
+    pub retired: bool,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct DeviceUpsert {
+    pub id: DeviceId,
+    pub name: Option<String>,
+    pub platform: Option<String>,
+    pub app_version: Option<String>,
+    pub user_id: UserId,
+    pub now: i64,
+}
+
+/// A device's sync health, as managers see it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DeviceRow {
+    pub id: DeviceId,
+    pub name: Option<String>,
+    pub platform: Option<String>,
+    pub app_version: Option<String>,
+    pub last_user_id: Option<UserId>,
+    pub first_seen_at: i64,
+    pub last_seen_at: i64,
+    pub acked_through_seq: u64,
+    pub max_seq: u64,
+    pub last_clock_offset_ms: Option<i64>,
+    pub revoked: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SessionId(pub Uuid);
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewSession {
+    pub id: SessionId,
+    pub user_id: UserId,
+    pub device_id: DeviceId,
+    /// sha256 of the opaque refresh token: the token itself is never stored.
+    pub refresh_hash: String,
+    pub refresh_expires_at: i64,
+    pub now: i64,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ActiveSession {
+    pub id: SessionId,
+    pub user_id: UserId,
+    pub device_id: DeviceId,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum RotateOutcome {
+    /// The token was current: it is now used, and `new_hash` is the session's token.
+    Rotated(ActiveSession),
+    /// The token had already been rotated: someone replayed it, so the session is revoked.
+    Reused(SessionId),
+    /// Unknown, expired, or its session is revoked.
+    Invalid,
+}
+
+// ---------------------------------------------------------------- push
+
+/// A fact ready to store: validated and annotated by the service.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PreparedFact {
+    /// Position in the batch.
+    pub index: usize,
+    pub record: FactRecord,
+    pub content_hash: String,
+}
+
+/// A change refused before reaching the store; it is quarantined with the batch.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PreparedRejection {
+    pub index: usize,
+    pub change_id: Option<String>,
+    /// Its `seq`, when that was readable: a quarantined change counts as held for the ack.
+    pub seq: Option<u64>,
+    pub code: RejectCode,
+    pub message: String,
+    pub raw: Value,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct PreparedBatch {
+    pub device_id: DeviceId,
+    pub user_id: UserId,
+    pub batch_id: BatchId,
+    pub received_at: i64,
+    /// Server clock minus handset clock on this batch.
+    pub clock_offset_ms: i64,
+    /// Number of changes in the batch (facts + rejections).
+    pub len: usize,
+    pub facts: Vec<PreparedFact>,
+    pub rejections: Vec<PreparedRejection>,
+    /// The raw JSON of each fact in `facts`, by index, for quarantining an `id_conflict`.
+    pub raw_by_index: Vec<Option<Value>>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum PushOutcome {
+    /// First time this batch id was seen from this device: stored, with this answer.
+    Stored {
+        response: PushResponse,
+        /// Estates that received new facts (to wake long-polls).
+        touched: Vec<EstateId>,
+    },
+    /// The batch id was already answered: the first answer, unchanged.
+    Replayed(PushResponse),
+}
+
+/// Builds the answer of a batch from the statuses the store decided. Shared by both
+/// backends so they cannot disagree on its shape.
+pub fn build_push_response(
+    batch: &PreparedBatch,
+    fact_status: &[(usize, ChangeStatus, Option<(RejectCode, String)>)],
+    acked_through_seq: u64,
+) -> PushResponse {
+    let mut results: Vec<Option<ChangeResult>> = vec![None; batch.len];
+    for r in &batch.rejections {
+        results[r.index] = Some(ChangeResult {
+            index: r.index,
+            id: r.change_id.clone(),
+            status: ChangeStatus::Rejected,
+            code: Some(r.code),
+            message: Some(r.message.clone()),
+        });
+    }
+    for (index, status, why) in fact_status {
+        let id = batch
+            .facts
+            .iter()
+            .find(|f| f.index == *index)
+            .map(|f| f.record.id.to_string());
+        results[*index] = Some(ChangeResult {
+            index: *index,
+            id,
+            status: *status,
+            code: why.as_ref().map(|w| w.0),
+            message: why.as_ref().map(|w| w.1.clone()),
+        });
+    }
+    PushResponse {
+        batch_id: batch.batch_id,
+        results: results
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| {
+                r.unwrap_or(ChangeResult {
+                    index: i,
+                    id: None,
+                    status: ChangeStatus::Rejected,
+                    code: Some(RejectCode::NotAnObject),
+                    message: Some("change was not processed".into()),
+                })
+            })
+            .collect(),
+        acked_through_seq,
+        photos_missing: vec![],
+        hlc: Default::default(),
+    }
+}
+
+/// Shared steps of `apply_push`, so both backends decide the same way.
+pub mod push_rules {
+    use super::*;
+    use shared_core::Flag;
+    use std::collections::{HashMap, HashSet};
+
+    /// Marks `seq_reused` on facts whose seq the device already used: at or below its ack,
+    /// held above it, or used by an earlier fact with another id in this batch.
+    pub fn mark_reused_seqs(facts: &mut [PreparedFact], acked: u64, held: &HashSet<u64>) {
+        let mut used: HashMap<u64, shared_core::FactId> = HashMap::new();
+        for f in facts.iter_mut() {
+            let seq = f.record.seq;
+            let earlier_other = used.get(&seq).is_some_and(|id| *id != f.record.id);
+            if (seq <= acked || held.contains(&seq) || earlier_other)
+                && !f.record.flags.contains(&Flag::SeqReused)
+            {
+                f.record.flags.push(Flag::SeqReused);
+                f.record.flags.sort();
+            }
+            used.entry(seq).or_insert(f.record.id);
+        }
+    }
+
+    /// Indexes (into `facts`) of the first fact with each id; later repeats of an id in the
+    /// same batch are settled against the first, like any re-send.
+    pub fn first_occurrences(facts: &[PreparedFact]) -> Vec<usize> {
+        let mut seen = HashSet::new();
+        (0..facts.len())
+            .filter(|i| seen.insert(facts[*i].record.id))
+            .collect()
+    }
+
+    /// A fact that was not inserted: the same content is a duplicate, other content under
+    /// the same id is refused.
+    pub fn settle_existing(
+        f: &PreparedFact,
+        stored_hash: Option<&str>,
+    ) -> (ChangeStatus, Option<(RejectCode, String)>) {
+        match stored_hash {
+            Some(h) if h == f.content_hash => (ChangeStatus::Duplicate, None),
+            _ => (
+                ChangeStatus::Rejected,
+                Some((
+                    RejectCode::IdConflict,
+                    format!(
+                        "id: {} is already stored with different content; a fact is never changed, send a new fact with a new id",
+                        f.record.id
+                    ),
+                )),
+            ),
+        }
+    }
+}
+
+/// Walks the held seqs above `acked` (sorted ascending) and returns the new ack.
+pub fn advance_ack(acked: u64, held_sorted: impl IntoIterator<Item = u64>) -> u64 {
+    let mut ack = acked;
+    for s in held_sorted {
+        if s == ack + 1 {
+            ack = s;
+        } else if s > ack + 1 {
+            break;
+        }
+    }
+    ack
+}
+
+// ---------------------------------------------------------------- pull
+
+/// A position in the change feed. On PostgreSQL `txid` is the writing transaction's id, so
+/// the feed can be read in an order no later commit can insert itself before (see
+/// docs/PROTOCOL.md, "Pull never skips"); on SQLite writes are serial and `txid` is 0.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct FeedPos {
+    pub txid: i64,
+    pub seq: i64,
+}
+
+/// Which part of the feed a caller may read.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FeedScope {
+    pub user_id: UserId,
+    /// Estates where every fact is visible (supervisor, manager, admin).
+    pub full: Vec<EstateId>,
+    /// Estates where only reference data and the caller's own facts are visible.
+    pub own: Vec<EstateId>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct FeedItem {
+    pub pos: FeedPos,
+    pub change: PullChange,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct FeedPage {
+    pub items: Vec<FeedItem>,
+    /// More rows exist past the last item (possibly held back, see `held_back`).
+    pub has_more: bool,
+    /// Rows exist that are committed but not yet safe to hand out, because an older
+    /// transaction is still open: the caller should look again shortly.
+    pub held_back: bool,
+}
+
+// ---------------------------------------------------------------- the trait
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// `sqlite` or `postgres`.
+    fn backend(&self) -> &'static str;
+
+    /// Applies pending migrations.
+    async fn migrate(&self) -> StoreResult<()>;
+
+    /// Is the database reachable?
+    async fn ping(&self) -> StoreResult<()>;
+
+    // estates and users
+    async fn create_estate(
+        &self,
+        name: &str,
+        timezone: &str,
+        now: i64,
+    ) -> StoreResult<EstateRecord>;
+    /// Retires an estate: it leaves every feed as a `delete` tombstone.
+    async fn retire_estate(&self, id: EstateId, now: i64) -> StoreResult<()>;
+    async fn list_estates(&self) -> StoreResult<Vec<EstateRecord>>;
+    async fn create_user(&self, user: NewUser, now: i64) -> StoreResult<UserId>;
+    async fn find_user_by_username(&self, username: &str) -> StoreResult<Option<UserRow>>;
+    async fn find_user(&self, id: UserId) -> StoreResult<Option<UserRow>>;
+    async fn add_membership(&self, user: UserId, estate: EstateId, role: Role) -> StoreResult<()>;
+    /// The user's roles in every estate, retired ones marked.
+    async fn memberships(&self, user: UserId) -> StoreResult<Vec<Membership>>;
+
+    // devices and sessions
+    async fn upsert_device(&self, d: DeviceUpsert) -> StoreResult<()>;
+    async fn get_device(&self, id: DeviceId) -> StoreResult<Option<DeviceRow>>;
+    async fn create_session(&self, s: NewSession) -> StoreResult<()>;
+    /// Exchanges a refresh token for a new one, in one transaction.
+    async fn rotate_refresh_token(
+        &self,
+        old_hash: &str,
+        new_hash: &str,
+        new_expires_at: i64,
+        now: i64,
+    ) -> StoreResult<RotateOutcome>;
+    /// The session, if it is neither revoked nor on a revoked device.
+    async fn active_session(&self, id: SessionId) -> StoreResult<Option<ActiveSession>>;
+    async fn revoke_session(&self, id: SessionId, reason: &str, now: i64) -> StoreResult<()>;
+
+    // sync
+    /// Stores a batch in one transaction, or returns the first answer to the same batch id.
+    async fn apply_push(&self, batch: PreparedBatch) -> StoreResult<PushOutcome>;
+    /// Reads the feed after `after`, in commit order, at most `limit` items.
+    async fn pull(&self, scope: &FeedScope, after: FeedPos, limit: usize) -> StoreResult<FeedPage>;
+    /// Cursors before this position are too old: tombstones they have not seen are gone.
+    async fn feed_floor(&self) -> StoreResult<FeedPos>;
+    /// Removes tombstones changed before `before` and raises the feed floor past them.
+    async fn prune_tombstones(&self, before: i64) -> StoreResult<u64>;
+    /// Facts by id (for tests and tools).
+    async fn get_fact(&self, id: shared_core::FactId) -> StoreResult<Option<FactRecord>>;
+    async fn count_facts(&self) -> StoreResult<u64>;
+
+    /// Quarantined changes pushed by members of `estates`, newest first, ids below `before`.
+    async fn list_quarantine(
+        &self,
+        estates: &[EstateId],
+        before: Option<i64>,
+        limit: usize,
+    ) -> StoreResult<Vec<QuarantineEntry>>;
+
+    /// Forwards change notifications from other server instances into `hub` (PostgreSQL
+    /// `LISTEN`); a no-op where there is only one instance.
+    async fn start_listener(&self, _hub: ChangeHub) -> StoreResult<()> {
+        Ok(())
+    }
+}
+
+/// Opens the store named by the URL's scheme (`sqlite:` or `postgres:`).
+pub async fn connect(url: &str) -> anyhow::Result<DynStore> {
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(sqlite::SqliteStore::connect(url).await?))
+    } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        postgres::connect(url).await
+    } else {
+        anyhow::bail!("unsupported database URL {url:?}: use sqlite://FILE or postgres://…")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ack_stops_at_the_first_gap() {
+        assert_eq!(advance_ack(0, [1, 2, 3, 5, 6]), 3);
+        assert_eq!(advance_ack(3, [5, 6]), 3);
+        assert_eq!(advance_ack(3, [4, 5, 6]), 6);
+        assert_eq!(advance_ack(0, []), 0);
+        assert_eq!(advance_ack(2, [1, 2, 3]), 3);
+    }
+}
