@@ -1,3 +1,14 @@
-//! patrol-sync server: the axum service and its storage.
+//! patrol-sync server: the axum service, its storage and the operator's CLI.
 
+pub mod auth;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod demo;
+pub mod error;
+pub mod http;
+pub mod openapi;
+pub mod services;
+pub mod startup;
 pub mod storage;
+pub mod telemetry;

@@ -194,11 +194,14 @@ pub enum PushOutcome {
     Replayed(PushResponse),
 }
 
+/// How the store settled one fact: its index in the batch, status, and why if refused.
+pub type FactStatus = (usize, ChangeStatus, Option<(RejectCode, String)>);
+
 /// Builds the answer of a batch from the statuses the store decided. Shared by both
 /// backends so they cannot disagree on its shape.
 pub fn build_push_response(
     batch: &PreparedBatch,
-    fact_status: &[(usize, ChangeStatus, Option<(RejectCode, String)>)],
+    fact_status: &[FactStatus],
     acked_through_seq: u64,
 ) -> PushResponse {
     let mut results: Vec<Option<ChangeResult>> = vec![None; batch.len];

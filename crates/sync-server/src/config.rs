@@ -1,0 +1,169 @@
+//! Configuration: defaults → optional TOML file → `PATROL_*` environment (`__` nests),
+//! the environment last so it wins.
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// A secret that never shows in logs or `Debug` output.
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Self(s.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    /// Address and port to serve on (`PATROL_LISTEN`).
+    pub listen: String,
+    /// Where the SQLite file, the generated JWT secret and (later) photos live
+    /// (`PATROL_DATA_DIR`).
+    pub data_dir: PathBuf,
+    /// `sqlite://FILE` or `postgres://…` (`PATROL_DATABASE_URL`); default: a SQLite file in
+    /// the data directory.
+    pub database_url: Option<String>,
+    /// HMAC key for access tokens (`PATROL_JWT_SECRET`); default: generated once and kept
+    /// in the data directory, so restarts keep sessions valid. Every instance behind a load
+    /// balancer must share it.
+    pub jwt_secret: Option<Secret>,
+    /// Keys still accepted for verification after a rotation (`PATROL_JWT_PREVIOUS_SECRETS`).
+    pub jwt_previous_secrets: Vec<Secret>,
+    pub access_token_ttl_secs: u64,
+    pub refresh_token_ttl_days: u64,
+    /// An HLC further ahead of the server clock than this is clamped (`clock_ahead`).
+    pub max_clock_drift_ms: u64,
+    /// How long tombstones are kept; older cursors must reset.
+    pub tombstone_retention_days: u64,
+    pub max_batch_changes: usize,
+    pub max_batch_bytes: usize,
+    pub default_pull_limit: usize,
+    pub max_pull_limit: usize,
+    /// Longest `wait` a pull may ask for, in seconds.
+    pub max_pull_wait_secs: u64,
+    pub log_format: LogFormat,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            data_dir: PathBuf::from("./data"),
+            database_url: None,
+            jwt_secret: None,
+            jwt_previous_secrets: vec![],
+            access_token_ttl_secs: 15 * 60,
+            refresh_token_ttl_days: 30,
+            max_clock_drift_ms: 60_000,
+            tombstone_retention_days: 90,
+            max_batch_changes: 1_000,
+            max_batch_bytes: 1024 * 1024,
+            default_pull_limit: 1_000,
+            max_pull_limit: 5_000,
+            max_pull_wait_secs: 60,
+            log_format: LogFormat::Text,
+        }
+    }
+}
+
+impl Config {
+    /// Loads the configuration. `file` (or `PATROL_CONFIG`) names an optional TOML file.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Config> {
+        let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        let env_file = std::env::var_os("PATROL_CONFIG").map(PathBuf::from);
+        if let Some(path) = file.map(Path::to_path_buf).or(env_file) {
+            if !path.exists() {
+                anyhow::bail!("config file {} does not exist", path.display());
+            }
+            fig = fig.merge(Toml::file(path));
+        }
+        let cfg: Config = fig
+            .merge(Env::prefixed("PATROL_").ignore(&["config"]).split("__"))
+            .extract()?;
+        cfg.check()?;
+        Ok(cfg)
+    }
+
+    fn check(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            self.max_batch_changes > 0,
+            "max_batch_changes must be positive"
+        );
+        anyhow::ensure!(
+            self.max_batch_bytes >= 1024,
+            "max_batch_bytes must be at least 1024"
+        );
+        anyhow::ensure!(
+            (1..=self.max_pull_limit).contains(&self.default_pull_limit),
+            "default_pull_limit must be from 1 to max_pull_limit"
+        );
+        anyhow::ensure!(
+            self.access_token_ttl_secs >= 30,
+            "access_token_ttl_secs must be at least 30"
+        );
+        Ok(())
+    }
+
+    pub fn database_url(&self) -> String {
+        self.database_url.clone().unwrap_or_else(|| {
+            format!(
+                "sqlite://{}",
+                self.data_dir.join("patrol-sync.db").display()
+            )
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn environment_overrides_file_which_overrides_defaults() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "p.toml",
+                "listen = \"0.0.0.0:9000\"\nmax_clock_drift_ms = 5000\n",
+            )?;
+            jail.set_env("PATROL_MAX_CLOCK_DRIFT_MS", "7000");
+            jail.set_env("PATROL_DATA_DIR", "/var/lib/patrol");
+            let c = Config::load(Some(Path::new("p.toml"))).map_err(|e| e.to_string())?;
+            assert_eq!(c.listen, "0.0.0.0:9000");
+            assert_eq!(c.max_clock_drift_ms, 7000);
+            assert_eq!(c.database_url(), "sqlite:///var/lib/patrol/patrol-sync.db");
+            assert_eq!(c.max_batch_changes, 1000);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn secrets_are_redacted_in_debug_output() {
+        let c = Config {
+            jwt_secret: Some(Secret::new("hunter2")),
+            ..Config::default()
+        };
+        assert!(!format!("{c:?}").contains("hunter2"));
+    }
+}

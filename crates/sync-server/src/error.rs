@@ -1,0 +1,265 @@
+//! One error type for the HTTP layer, rendered as RFC 9457 `application/problem+json`.
+//! Client-safe text goes in the body; an internal cause is logged once, here.
+
+use crate::storage::StoreError;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde_json::{json, Value};
+
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
+pub struct FieldError {
+    /// Where in the request body, e.g. `changes[3].seq` or `device_id`.
+    pub path: String,
+    pub message: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("malformed JSON: {0}")]
+    InvalidJson(String),
+    #[error("validation failed")]
+    Validation(Vec<FieldError>),
+    #[error("unsupported media type")]
+    UnsupportedMediaType,
+    #[error("authentication required: {0}")]
+    Unauthorized(&'static str),
+    #[error("invalid token: {0}")]
+    InvalidToken(String),
+    #[error("wrong username or password")]
+    InvalidCredentials,
+    #[error("refresh token reused")]
+    RefreshTokenReused,
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    #[error("device mismatch")]
+    DeviceMismatch,
+    #[error("not found")]
+    NotFound,
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("batch too large")]
+    BatchTooLarge {
+        max_changes: usize,
+        max_bytes: usize,
+        detail: String,
+    },
+    #[error("invalid cursor: {0}")]
+    InvalidCursor(String),
+    #[error("cursor must reset: {0}")]
+    MustReset(String),
+    #[error("service unavailable: {0}")]
+    Unavailable(String),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl From<StoreError> for AppError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound => AppError::NotFound,
+            StoreError::Conflict(m) => AppError::Conflict(m),
+            StoreError::Unavailable(m) => AppError::Unavailable(m),
+            StoreError::Other(e) => AppError::Internal(e),
+        }
+    }
+}
+
+pub type AppResult<T> = Result<T, AppError>;
+
+impl AppError {
+    /// The stable problem `type` slug (documented in docs/PROTOCOL.md).
+    pub fn slug(&self) -> &'static str {
+        match self {
+            AppError::InvalidJson(_) => "invalid-json",
+            AppError::Validation(_) => "validation",
+            AppError::UnsupportedMediaType => "unsupported-media-type",
+            AppError::Unauthorized(_) => "unauthorized",
+            AppError::InvalidToken(_) => "invalid-token",
+            AppError::InvalidCredentials => "invalid-credentials",
+            AppError::RefreshTokenReused => "refresh-token-reused",
+            AppError::Forbidden(_) => "forbidden",
+            AppError::DeviceMismatch => "device-mismatch",
+            AppError::NotFound => "not-found",
+            AppError::MethodNotAllowed => "method-not-allowed",
+            AppError::Conflict(_) => "conflict",
+            AppError::BatchTooLarge { .. } => "batch-too-large",
+            AppError::InvalidCursor(_) => "invalid-cursor",
+            AppError::MustReset(_) => "must-reset",
+            AppError::Unavailable(_) => "unavailable",
+            AppError::Internal(_) => "internal",
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            AppError::InvalidJson(_) | AppError::InvalidCursor(_) => StatusCode::BAD_REQUEST,
+            AppError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            AppError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            AppError::Unauthorized(_)
+            | AppError::InvalidToken(_)
+            | AppError::InvalidCredentials
+            | AppError::RefreshTokenReused => StatusCode::UNAUTHORIZED,
+            AppError::Forbidden(_) | AppError::DeviceMismatch => StatusCode::FORBIDDEN,
+            AppError::NotFound => StatusCode::NOT_FOUND,
+            AppError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            AppError::Conflict(_) => StatusCode::CONFLICT,
+            AppError::BatchTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::MustReset(_) => StatusCode::GONE,
+            AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn title(&self) -> &'static str {
+        match self {
+            AppError::InvalidJson(_) => "The request body is not valid JSON",
+            AppError::Validation(_) => "The request has invalid fields",
+            AppError::UnsupportedMediaType => "The request body must be application/json",
+            AppError::Unauthorized(_) => "Authentication required",
+            AppError::InvalidToken(_) => "The access token is not valid",
+            AppError::InvalidCredentials => "Wrong username or password",
+            AppError::RefreshTokenReused => "Refresh token already used",
+            AppError::Forbidden(_) => "Not allowed",
+            AppError::DeviceMismatch => "The batch is for another device",
+            AppError::NotFound => "Not found",
+            AppError::MethodNotAllowed => "Method not allowed",
+            AppError::Conflict(_) => "Conflict",
+            AppError::BatchTooLarge { .. } => "The batch is too large",
+            AppError::InvalidCursor(_) => "The cursor is not valid",
+            AppError::MustReset(_) => "The cursor can no longer be used",
+            AppError::Unavailable(_) => "Service unavailable",
+            AppError::Internal(_) => "Internal server error",
+        }
+    }
+
+    fn detail(&self) -> String {
+        match self {
+            AppError::InvalidJson(m) => m.clone(),
+            AppError::Validation(errors) => errors
+                .iter()
+                .map(|e| format!("{}: {}", e.path, e.message))
+                .collect::<Vec<_>>()
+                .join("; "),
+            AppError::UnsupportedMediaType => "send Content-Type: application/json".into(),
+            AppError::Unauthorized(m) => (*m).into(),
+            AppError::InvalidToken(m) => m.clone(),
+            AppError::InvalidCredentials => "check the username and password".into(),
+            AppError::RefreshTokenReused => {
+                "this refresh token was already exchanged; the device's session has been revoked, sign in again".into()
+            }
+            AppError::Forbidden(m) => m.clone(),
+            AppError::DeviceMismatch => {
+                "device_id must be the device this access token was issued to".into()
+            }
+            AppError::NotFound => "no such resource, or not in your estates".into(),
+            AppError::MethodNotAllowed => "this path does not take that method".into(),
+            AppError::Conflict(m) => m.clone(),
+            AppError::BatchTooLarge { detail, .. } => detail.clone(),
+            AppError::InvalidCursor(m) => m.clone(),
+            AppError::MustReset(m) => format!(
+                "{m}; start again with an empty cursor and keep your unpushed facts"
+            ),
+            AppError::Unavailable(_) => "the database is unreachable; retry later".into(),
+            AppError::Internal(_) => "something went wrong on the server; it has been logged".into(),
+        }
+    }
+
+    pub fn body(&self) -> Value {
+        let mut body = json!({
+            "type": format!("/problems/{}", self.slug()),
+            "title": self.title(),
+            "status": self.status().as_u16(),
+            "detail": self.detail(),
+        });
+        match self {
+            AppError::Validation(errors) => body["errors"] = json!(errors),
+            AppError::BatchTooLarge {
+                max_changes,
+                max_bytes,
+                ..
+            } => {
+                body["max_changes"] = json!(max_changes);
+                body["max_bytes"] = json!(max_bytes);
+            }
+            AppError::Forbidden(m) => body["missing"] = json!(m),
+            _ => {}
+        }
+        body
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        match &self {
+            AppError::Internal(e) => tracing::error!(error = ?e, "internal error"),
+            AppError::Unavailable(e) => tracing::warn!(error = %e, "database unavailable"),
+            _ => tracing::debug!(problem = self.slug(), "client error"),
+        }
+        let status = self.status();
+        let mut resp = (status, self.body().to_string()).into_response();
+        let h = resp.headers_mut();
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        if status == StatusCode::UNAUTHORIZED {
+            h.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"patrol-sync\""),
+            );
+        }
+        resp
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn problems_carry_type_status_and_extras() {
+        let b = AppError::BatchTooLarge {
+            max_changes: 1000,
+            max_bytes: 1 << 20,
+            detail: "x".into(),
+        }
+        .body();
+        assert_eq!(b["type"], "/problems/batch-too-large");
+        assert_eq!(b["status"], 413);
+        assert_eq!(b["max_changes"], 1000);
+        let v = AppError::Validation(vec![FieldError {
+            path: "device_id".into(),
+            message: "required".into(),
+        }])
+        .body();
+        assert_eq!(v["errors"][0]["path"], "device_id");
+        assert!(AppError::MustReset("old".into())
+            .slug()
+            .ends_with("must-reset"));
+    }
+
+    #[test]
+    fn internal_details_never_reach_the_client() {
+        let b = AppError::Internal(anyhow::anyhow!("password=hunter2 at db")).body();
+        assert!(!b.to_string().contains("hunter2"));
+    }
+}
+
+/// The RFC 9457 problem body, for the API document.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Problem {
+    /// `/problems/<slug>`: stable per kind of error.
+    #[serde(rename = "type")]
+    pub type_: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    /// Validation errors, one per field.
+    pub errors: Option<Vec<FieldError>>,
+    /// With `batch-too-large`: the limits.
+    pub max_changes: Option<usize>,
+    pub max_bytes: Option<usize>,
+}

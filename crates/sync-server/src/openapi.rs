@@ -1,0 +1,63 @@
+//! The OpenAPI document, generated from the handlers and wire types. `api/openapi.json` is
+//! this document, checked in; `tests/openapi.rs` fails when it is stale
+//! (regenerate: `cargo run -p sync-server -- openapi > api/openapi.json`).
+
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        let mut http = Http::new(HttpAuthScheme::Bearer);
+        http.bearer_format = Some("JWT".into());
+        components.add_security_scheme("bearer", SecurityScheme::Http(http));
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "patrol-sync",
+        description = "Sync API for estate patrol handsets: push immutable facts, pull a scoped change feed. Protocol: docs/PROTOCOL.md.",
+        version = "1"
+    ),
+    paths(
+        crate::http::health::healthz,
+        crate::http::health::readyz,
+        crate::http::auth::login,
+        crate::http::auth::refresh,
+        crate::http::auth::logout,
+        crate::http::auth::me,
+        crate::http::sync::push,
+        crate::http::sync::pull,
+        crate::http::admin::list_quarantine,
+        crate::http::admin::create_estate,
+        crate::http::admin::retire_estate,
+    ),
+    components(schemas(
+        shared_core::wire::ChangeEnvelope,
+        shared_core::wire::FactRecord,
+        shared_core::wire::EstateRecord,
+        shared_core::wire::ChangeOp,
+        crate::error::Problem,
+    )),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "auth", description = "Sign-in and sessions"),
+        (name = "sync", description = "Push facts, pull changes"),
+        (name = "admin", description = "Estates and quarantine"),
+        (name = "operations", description = "Health"),
+    )
+)]
+pub struct ApiDoc;
+
+/// The document as checked in: pretty JSON with a trailing newline.
+pub fn document() -> String {
+    let mut s = ApiDoc::openapi()
+        .to_pretty_json()
+        .expect("OpenAPI document serialises");
+    s.push('\n');
+    s
+}

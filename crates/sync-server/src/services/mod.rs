@@ -1,0 +1,5 @@
+//! What requests mean, between thin handlers and the store.
+
+pub mod auth;
+pub mod cursor;
+pub mod sync;

@@ -1,0 +1,126 @@
+//! Startup split: [`Application::build`] does everything that can fail (config, database,
+//! migrations, demo seed, keys, binding the port); [`Application::run_until_stopped`] only
+//! serves, and drains in-flight requests when asked to stop.
+
+use crate::auth::Keys;
+use crate::clock::{now_ms, ServerClock};
+use crate::config::Config;
+use crate::http::{router, AppState};
+use crate::storage::{self, ChangeHub};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+}
+
+pub struct BuildOptions {
+    /// Seed the demo estates and users when the database has none.
+    pub demo: bool,
+}
+
+impl Application {
+    pub async fn build(config: Config, opts: BuildOptions) -> anyhow::Result<Application> {
+        std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+            anyhow::anyhow!(
+                "cannot create data directory {}: {e}",
+                config.data_dir.display()
+            )
+        })?;
+        let store = storage::connect(&config.database_url()).await?;
+        store.migrate().await?;
+        if opts.demo {
+            crate::demo::seed(store.as_ref()).await?;
+        }
+        let keys = Keys::load(&config)?;
+        let hub = ChangeHub::new();
+        store.start_listener(hub.clone()).await?;
+        let listener = TcpListener::bind(&config.listen)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
+        let state = AppState {
+            store,
+            keys: Arc::new(keys),
+            clock: Arc::new(ServerClock::new()),
+            hub,
+            config: Arc::new(config),
+            shutdown: CancellationToken::new(),
+        };
+        Ok(Application { listener, state })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("bound listener has an address")
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` resolves, then stops accepting, wakes long-polls and lets
+    /// in-flight requests (pushes mid-transaction included) finish.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let state = self.state.clone();
+        let stop = state.shutdown.clone();
+        tokio::spawn(prune_tombstones_periodically(state.clone()));
+        let app = router(state);
+        axum::serve(self.listener, app)
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+                tracing::info!("shutting down: finishing in-flight requests");
+                stop.cancel();
+            })
+            .await?;
+        Ok(())
+    }
+}
+
+/// Removes tombstones past the retention window, hourly. Idempotent, so every instance may
+/// run it.
+async fn prune_tombstones_periodically(state: AppState) {
+    let retention = state.config.tombstone_retention_days as i64 * 86_400_000;
+    let mut tick = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = state.shutdown.cancelled() => return,
+        }
+        match state.store.prune_tombstones(now_ms() - retention).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(removed = n, "pruned tombstones"),
+            Err(e) => tracing::warn!(error = %e, "pruning tombstones failed"),
+        }
+    }
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => futures::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = futures::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}
