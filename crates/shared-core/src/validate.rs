@@ -153,6 +153,13 @@ pub fn validate_change(
             )
         })?;
 
+    if let Some(path) = find_nul(data, "data") {
+        return Err(Rejection::new(
+            RejectCode::InvalidText,
+            format!("{path}: text must not contain NUL characters"),
+        ));
+    }
+
     Ok(ValidChange {
         kind,
         id,
@@ -165,10 +172,35 @@ pub fn validate_change(
     })
 }
 
+/// The path of the first string (key or value) holding a NUL character, if any.
+fn find_nul(v: &Value, path: &str) -> Option<String> {
+    match v {
+        Value::String(s) if s.contains('\0') => Some(path.to_owned()),
+        Value::Array(a) => a
+            .iter()
+            .enumerate()
+            .find_map(|(i, x)| find_nul(x, &format!("{path}[{i}]"))),
+        Value::Object(o) => o.iter().find_map(|(k, x)| {
+            let p = format!("{path}.{}", k.replace('\0', "\\u0000"));
+            if k.contains('\0') {
+                Some(p)
+            } else {
+                find_nul(x, &p)
+            }
+        }),
+        _ => None,
+    }
+}
+
+/// Text safe for any backend: NUL characters written as `\u0000`.
+pub fn storable_text(s: &str) -> String {
+    s.replace('\0', "\\u0000")
+}
+
 /// The change's `id` as sent, if it is a string: used to answer and quarantine changes
 /// that failed validation.
 pub fn raw_id(raw: &Value) -> Option<String> {
-    raw.get("id").and_then(Value::as_str).map(str::to_owned)
+    raw.get("id").and_then(Value::as_str).map(storable_text)
 }
 
 /// The content that makes two sends of the same fact "the same". `age_ms` is left out on

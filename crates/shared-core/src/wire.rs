@@ -196,6 +196,8 @@ pub enum RejectCode {
     InvalidAge,
     /// `data.estate_id` is not an estate the caller belongs to.
     UnknownEstate,
+    /// A string in `data` contains a NUL character, which no backend can store as text.
+    InvalidText,
     /// The same `id` was already stored with different content.
     IdConflict,
 }
@@ -213,6 +215,7 @@ impl RejectCode {
             RejectCode::InvalidTimestamp => "invalid_timestamp",
             RejectCode::InvalidAge => "invalid_age",
             RejectCode::UnknownEstate => "unknown_estate",
+            RejectCode::InvalidText => "invalid_text",
             RejectCode::IdConflict => "id_conflict",
         }
     }

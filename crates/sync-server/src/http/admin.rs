@@ -26,7 +26,7 @@ pub const DEFAULT_TIMEZONE: &str = "Asia/Shanghai";
 pub fn check_estate(e: &NewEstate) -> Result<String, AppError> {
     let mut errors = Vec::new();
     let name = e.name.trim();
-    if name.is_empty() || name.chars().count() > 200 {
+    if name.is_empty() || name.chars().count() > 200 || name.contains('\0') {
         errors.push(FieldError {
             path: "name".into(),
             message: "must be 1 to 200 characters".into(),

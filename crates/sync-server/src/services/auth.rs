@@ -131,7 +131,7 @@ fn refresh_ttl_ms(state: &AppState) -> i64 {
 }
 
 pub async fn refresh(state: &AppState, token: &str) -> AppResult<TokenResponse> {
-    if token.is_empty() || token.len() > 200 {
+    if token.is_empty() || token.len() > 200 || token.contains('\0') {
         return Err(AppError::InvalidToken("unknown refresh token".into()));
     }
     let now = now_ms();
