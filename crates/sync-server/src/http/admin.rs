@@ -36,7 +36,7 @@ pub fn check_estate(e: &NewEstate) -> Result<String, AppError> {
         .timezone
         .clone()
         .unwrap_or_else(|| DEFAULT_TIMEZONE.into());
-    if tz.parse::<chrono_tz::Tz>().is_err() {
+    if tz.contains('\0') || tz.parse::<chrono_tz::Tz>().is_err() {
         errors.push(FieldError {
             path: "timezone".into(),
             message: format!("{tz:?} is not an IANA time zone such as Asia/Shanghai"),

@@ -37,6 +37,21 @@ fn check_login(req: &LoginRequest) -> AppResult<()> {
             });
         }
     }
+    let texts = [
+        ("username", Some(&req.username)),
+        ("password", Some(&req.password)),
+        ("device.name", req.device.name.as_ref()),
+        ("device.platform", req.device.platform.as_ref()),
+        ("device.app_version", req.device.app_version.as_ref()),
+    ];
+    for (path, v) in texts {
+        if v.is_some_and(|s| s.contains('\0')) {
+            errors.push(FieldError {
+                path: path.into(),
+                message: "must not contain NUL characters".into(),
+            });
+        }
+    }
     if errors.is_empty() {
         Ok(())
     } else {
