@@ -37,8 +37,10 @@ fn field_error(path: String, message: String) -> FieldError {
 
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
     let de = &mut serde_json::Deserializer::from_slice(bytes);
-    match serde_path_to_error::deserialize::<_, T>(de) {
-        Ok(v) => Ok(v),
+    match serde_path_to_error::deserialize::<_, T>(&mut *de) {
+        // Trailing bytes after the value make the whole body malformed: a batch followed
+        // by garbage must not be half-read and stored.
+        Ok(v) => de.end().map(|()| v).map_err(|e| AppError::InvalidJson(e.to_string())),
         Err(e) => {
             let path = e.path().to_string();
             let inner = e.into_inner();
