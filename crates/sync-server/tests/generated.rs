@@ -26,7 +26,15 @@ fn checked_in_openapi_document_is_current() {
 fn versions(dir: &str) -> BTreeSet<String> {
     std::fs::read_dir(root().join("migrations").join(dir))
         .expect("migrations folder")
-        .map(|e| e.expect("entry").file_name().to_string_lossy().split('_').next().unwrap_or("").to_owned())
+        .map(|e| {
+            e.expect("entry")
+                .file_name()
+                .to_string_lossy()
+                .split('_')
+                .next()
+                .unwrap_or("")
+                .to_owned()
+        })
         .collect()
 }
 
@@ -34,5 +42,9 @@ fn versions(dir: &str) -> BTreeSet<String> {
 fn both_backends_have_the_same_migration_versions() {
     let sqlite = versions("sqlite");
     assert!(!sqlite.is_empty());
-    assert_eq!(sqlite, versions("postgres"), "migrations/sqlite and migrations/postgres must list the same versions");
+    assert_eq!(
+        sqlite,
+        versions("postgres"),
+        "migrations/sqlite and migrations/postgres must list the same versions"
+    );
 }

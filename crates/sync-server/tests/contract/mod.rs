@@ -1,0 +1,10 @@
+//! The storage contract: test bodies, each run on SQLite and PostgreSQL by
+//! `tests/store_contract.rs`.
+
+pub mod accounts;
+pub mod concurrency;
+pub mod fixtures;
+pub mod harness;
+pub mod property;
+pub mod pull;
+pub mod push;

@@ -1,0 +1,47 @@
+//! Storage contract tests: every behaviour of `Store`, one generic body each, run against a
+//! fresh SQLite file and a fresh PostgreSQL database (`TEST_DATABASE_URL`; set
+//! `REQUIRE_POSTGRES=1` to make its absence a failure rather than a skip).
+//!
+//! `cargo test -p sync-server --test store_contract sqlite_` runs the SQLite half;
+//! `TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres cargo test -p sync-server
+//! --test store_contract postgres_` the PostgreSQL half.
+
+mod contract;
+
+use contract::accounts::*;
+use contract::concurrency::*;
+use contract::harness::{run_postgres, run_sqlite};
+use contract::property::*;
+use contract::pull::*;
+use contract::push::*;
+
+/// `body => sqlite_name, postgres_name;` makes two tests of one body.
+macro_rules! contract_tests {
+    ($($body:ident => $sqlite:ident, $postgres:ident;)*) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $sqlite() {
+                run_sqlite(stringify!($sqlite), $body).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $postgres() {
+                run_postgres(stringify!($postgres), $body).await;
+            }
+        )*
+    };
+}
+
+contract_tests! {
+    estates_lifecycle => sqlite_estates_lifecycle, postgres_estates_lifecycle;
+    users_and_memberships => sqlite_users_and_memberships, postgres_users_and_memberships;
+    sessions_and_refresh_rotation => sqlite_sessions_and_refresh_rotation, postgres_sessions_and_refresh_rotation;
+    push_accept_replay_duplicate_conflict => sqlite_push_accept_replay_duplicate_conflict, postgres_push_accept_replay_duplicate_conflict;
+    push_rejections_are_quarantined_in_index_order => sqlite_push_rejections_are_quarantined_in_index_order, postgres_push_rejections_are_quarantined_in_index_order;
+    acked_through_seq_is_the_held_prefix => sqlite_acked_through_seq_is_the_held_prefix, postgres_acked_through_seq_is_the_held_prefix;
+    seq_reused_is_flagged => sqlite_seq_reused_is_flagged, postgres_seq_reused_is_flagged;
+    pull_scope_paging_and_tombstones => sqlite_pull_scope_paging_and_tombstones, postgres_pull_scope_paging_and_tombstones;
+    prune_tombstones_raises_the_floor => sqlite_prune_tombstones_raises_the_floor, postgres_prune_tombstones_raises_the_floor;
+    prop_any_split_order_and_resend_stores_each_fact_once => sqlite_prop_any_split_order_and_resend_stores_each_fact_once, postgres_prop_any_split_order_and_resend_stores_each_fact_once;
+    pull_never_skips_under_concurrent_pushes => sqlite_pull_never_skips_under_concurrent_pushes, postgres_pull_never_skips_under_concurrent_pushes;
+}
