@@ -63,7 +63,9 @@ CREATE TABLE push_batches (
     batch_id    UUID NOT NULL,
     user_id     UUID NOT NULL,
     received_at BIGINT NOT NULL,
-    response    JSONB,
+    -- JSON text, like the raw change below: kept exactly, NUL escapes included (JSONB
+    -- cannot hold U+0000).
+    response    TEXT,
     PRIMARY KEY (device_id, batch_id)
 );
 
@@ -122,7 +124,7 @@ CREATE TABLE quarantine (
     change_id   TEXT,
     code        TEXT NOT NULL,
     message     TEXT NOT NULL,
-    raw         JSONB NOT NULL
+    raw         TEXT NOT NULL
 );
 CREATE INDEX quarantine_user ON quarantine (user_id, id);
 
