@@ -41,6 +41,7 @@ contract_tests! {
     acked_through_seq_is_the_held_prefix => sqlite_acked_through_seq_is_the_held_prefix, postgres_acked_through_seq_is_the_held_prefix;
     seq_reused_is_flagged => sqlite_seq_reused_is_flagged, postgres_seq_reused_is_flagged;
     pull_scope_paging_and_tombstones => sqlite_pull_scope_paging_and_tombstones, postgres_pull_scope_paging_and_tombstones;
+    repeated_ids_do_not_collide_in_the_feed => sqlite_repeated_ids_do_not_collide_in_the_feed, postgres_repeated_ids_do_not_collide_in_the_feed;
     prune_tombstones_raises_the_floor => sqlite_prune_tombstones_raises_the_floor, postgres_prune_tombstones_raises_the_floor;
     prop_any_split_order_and_resend_stores_each_fact_once => sqlite_prop_any_split_order_and_resend_stores_each_fact_once, postgres_prop_any_split_order_and_resend_stores_each_fact_once;
     pull_never_skips_under_concurrent_pushes => sqlite_pull_never_skips_under_concurrent_pushes, postgres_pull_never_skips_under_concurrent_pushes;

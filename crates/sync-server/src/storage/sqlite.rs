@@ -524,11 +524,18 @@ impl Store for SqliteStore {
         let first_set: HashSet<usize> = firsts.iter().copied().collect();
         let base = next_feed_seqs(&mut tx, firsts.len().max(1)).await?;
         let mut inserted: HashSet<FactId> = HashSet::new();
-        for chunk in firsts.chunks(INSERT_CHUNK) {
+        // Feed positions number the new facts only (base, base + 1, ...): the block reserved
+        // above has exactly that many numbers, so they cannot run into the next batch's.
+        let numbered: Vec<(i64, usize)> = firsts
+            .iter()
+            .enumerate()
+            .map(|(k, &i)| (base + k as i64, i))
+            .collect();
+        for chunk in numbered.chunks(INSERT_CHUNK) {
             let mut qb = QueryBuilder::<Sqlite>::new(format!(
                 "INSERT INTO facts ({FACT_COLUMNS}, content_hash) "
             ));
-            qb.push_values(chunk.iter(), |mut row, &i| {
+            qb.push_values(chunk.iter(), |mut row, &(feed_seq, i)| {
                 let f = &b.facts[i];
                 let r = &f.record;
                 row.push_bind(id_str(r.id))
@@ -549,7 +556,7 @@ impl Store for SqliteStore {
                     .push_bind(serde_json::to_string(&r.flags).unwrap_or_else(|_| "[]".into()))
                     .push_bind(r.data.to_string())
                     .push_bind(0i64)
-                    .push_bind(base + i as i64)
+                    .push_bind(feed_seq)
                     .push_bind(&f.content_hash);
             });
             qb.push(" ON CONFLICT (id) DO NOTHING RETURNING id");

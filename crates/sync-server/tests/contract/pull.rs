@@ -253,3 +253,35 @@ pub async fn prune_tombstones_raises_the_floor(store: DynStore) {
     let left = drain(&store, &scope, FeedPos::default(), 100).await;
     assert_eq!(ids_of(&left, "estates"), vec![kept.id.to_string()]);
 }
+
+/// A batch that repeats an id before a new fact must not hand out feed positions that the
+/// next batch also gets: paging one item at a time would then skip a fact.
+pub async fn repeated_ids_do_not_collide_in_the_feed(store: DynStore) {
+    let a = estate(&store, "Harbour View").await;
+    let u = user(&store, "guard", &[(a.id, Role::Guard)]).await;
+    let d = device(&store, u).await;
+    let (fa, fb, fc) = (
+        TestFact::new(a.id, d, u, 1),
+        TestFact::new(a.id, d, u, 2),
+        TestFact::new(a.id, d, u, 3),
+    );
+    push(&store, &Batch::new(d, u).facts([&fa, &fa, &fb])).await;
+    push(&store, &Batch::new(d, u).fact(&fc)).await;
+    let scope = scope_full(u, &[a.id]);
+    let one_by_one = drain(&store, &scope, FeedPos::default(), 1).await;
+    let positions: BTreeSet<FeedPos> = one_by_one.iter().map(|i| i.pos).collect();
+    assert_eq!(
+        positions.len(),
+        one_by_one.len(),
+        "every item has its own feed position"
+    );
+    let seen: BTreeSet<String> = facts_of(&one_by_one)
+        .iter()
+        .map(|r| r.id.to_string())
+        .collect();
+    assert_eq!(
+        seen,
+        fact_ids(&[&fa, &fb, &fc]),
+        "paging one by one sees every fact"
+    );
+}
