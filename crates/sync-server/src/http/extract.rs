@@ -40,7 +40,10 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
     match serde_path_to_error::deserialize::<_, T>(&mut *de) {
         // Trailing bytes after the value make the whole body malformed: a batch followed
         // by garbage must not be half-read and stored.
-        Ok(v) => de.end().map(|()| v).map_err(|e| AppError::InvalidJson(e.to_string())),
+        Ok(v) => de
+            .end()
+            .map(|()| v)
+            .map_err(|e| AppError::InvalidJson(e.to_string())),
         Err(e) => {
             let path = e.path().to_string();
             let inner = e.into_inner();
