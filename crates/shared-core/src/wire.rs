@@ -354,3 +354,33 @@ pub struct NewEstate {
     #[serde(default)]
     pub timezone: Option<String>,
 }
+
+/// A handset's sync health, for supervisors and managers.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DeviceStatus {
+    pub id: DeviceId,
+    pub name: Option<String>,
+    pub platform: Option<String>,
+    pub app_version: Option<String>,
+    /// Who used it last (devices are often shared between shifts).
+    pub last_user_id: Option<UserId>,
+    pub first_seen_at: Timestamp,
+    pub last_seen_at: Timestamp,
+    /// Every change with seq up to this is held by the server.
+    pub acked_through_seq: u64,
+    /// The highest seq received.
+    pub max_seq: u64,
+    /// Seqs between the ack and `max_seq` that never arrived: facts still on the handset,
+    /// or lost. Non-zero means a gap.
+    pub missing_seqs: u64,
+    /// Server clock minus handset clock at its last push.
+    pub last_clock_offset_ms: Option<i64>,
+    pub revoked: bool,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DeviceList {
+    pub devices: Vec<DeviceStatus>,
+}

@@ -35,6 +35,7 @@ impl Modify for BearerAuth {
         crate::http::admin::list_quarantine,
         crate::http::admin::create_estate,
         crate::http::admin::retire_estate,
+        crate::http::devices::list_devices,
     ),
     components(schemas(
         shared_core::wire::ChangeEnvelope,
@@ -48,6 +49,7 @@ impl Modify for BearerAuth {
         (name = "auth", description = "Sign-in and sessions"),
         (name = "sync", description = "Push facts, pull changes"),
         (name = "admin", description = "Estates and quarantine"),
+        (name = "devices", description = "Handset sync health"),
         (name = "operations", description = "Health"),
     )
 )]

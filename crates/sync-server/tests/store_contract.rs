@@ -39,6 +39,7 @@ contract_tests! {
     push_accept_replay_duplicate_conflict => sqlite_push_accept_replay_duplicate_conflict, postgres_push_accept_replay_duplicate_conflict;
     push_rejections_are_quarantined_in_index_order => sqlite_push_rejections_are_quarantined_in_index_order, postgres_push_rejections_are_quarantined_in_index_order;
     acked_through_seq_is_the_held_prefix => sqlite_acked_through_seq_is_the_held_prefix, postgres_acked_through_seq_is_the_held_prefix;
+    devices_are_listed_per_estate_with_their_gaps => sqlite_devices_are_listed_per_estate_with_their_gaps, postgres_devices_are_listed_per_estate_with_their_gaps;
     seq_reused_is_flagged => sqlite_seq_reused_is_flagged, postgres_seq_reused_is_flagged;
     pull_scope_paging_and_tombstones => sqlite_pull_scope_paging_and_tombstones, postgres_pull_scope_paging_and_tombstones;
     repeated_ids_do_not_collide_in_the_feed => sqlite_repeated_ids_do_not_collide_in_the_feed, postgres_repeated_ids_do_not_collide_in_the_feed;

@@ -3,6 +3,7 @@
 
 mod admin;
 mod auth;
+mod devices;
 mod health;
 mod helpers;
 mod postgres;

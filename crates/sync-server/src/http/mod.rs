@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod devices;
 pub mod extract;
 pub mod health;
 pub mod sync;
@@ -57,6 +58,7 @@ pub fn router(state: AppState) -> Router {
         .merge(auth::routes())
         .merge(sync::routes())
         .merge(admin::routes())
+        .merge(devices::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed })
         .layer(middleware::from_fn_with_state(state.clone(), hlc_header))

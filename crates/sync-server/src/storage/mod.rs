@@ -46,6 +46,20 @@ impl From<sqlx::Error> for StoreError {
             | sqlx::Error::PoolClosed
             | sqlx::Error::Io(_)
             | sqlx::Error::Tls(_) => StoreError::Unavailable(e.to_string()),
+            // The database is there but cannot serve now: PostgreSQL connection exceptions
+            // (08…), insufficient resources (53…), shutting down or starting up (57P…);
+            // SQLite busy or locked past the busy timeout (5, 6).
+            sqlx::Error::Database(db)
+                if db.code().is_some_and(|c| {
+                    c.starts_with("08")
+                        || c.starts_with("53")
+                        || c.starts_with("57P")
+                        || c == "5"
+                        || c == "6"
+                }) =>
+            {
+                StoreError::Unavailable(e.to_string())
+            }
             _ => StoreError::Other(e.into()),
         }
     }
@@ -108,6 +122,8 @@ pub struct DeviceRow {
     pub last_seen_at: i64,
     pub acked_through_seq: u64,
     pub max_seq: u64,
+    /// Seqs held above the acknowledged prefix, i.e. delivered past a gap.
+    pub held_above_ack: u64,
     pub last_clock_offset_ms: Option<i64>,
     pub revoked: bool,
 }
@@ -386,6 +402,8 @@ pub trait Store: Send + Sync + 'static {
     // devices and sessions
     async fn upsert_device(&self, d: DeviceUpsert) -> StoreResult<()>;
     async fn get_device(&self, id: DeviceId) -> StoreResult<Option<DeviceRow>>;
+    /// Devices last used by a member of the estate, most recently seen first.
+    async fn list_devices(&self, estate: EstateId) -> StoreResult<Vec<DeviceRow>>;
     async fn create_session(&self, s: NewSession) -> StoreResult<()>;
     /// Exchanges a refresh token for a new one, in one transaction.
     async fn rotate_refresh_token(

@@ -124,6 +124,29 @@ fn fact_from_row(r: &SqliteRow) -> StoreResult<FactRecord> {
     })
 }
 
+const DEVICE_COLUMNS: &str =
+    "d.id, d.name, d.platform, d.app_version, d.last_user_id, d.first_seen_at, d.last_seen_at,
+     d.acked_through_seq, d.max_seq, d.last_clock_offset_ms, d.revoked_at,
+     (SELECT COUNT(*) FROM device_seqs s WHERE s.device_id = d.id) AS held_above_ack";
+
+fn device_from_row(r: &SqliteRow) -> StoreResult<DeviceRow> {
+    let last_user: Option<String> = r.try_get("last_user_id")?;
+    Ok(DeviceRow {
+        id: DeviceId(parse_uuid(r.try_get::<&str, _>("id")?)?),
+        name: r.try_get("name")?,
+        platform: r.try_get("platform")?,
+        app_version: r.try_get("app_version")?,
+        last_user_id: last_user.map(|u| parse_uuid(&u).map(UserId)).transpose()?,
+        first_seen_at: r.try_get("first_seen_at")?,
+        last_seen_at: r.try_get("last_seen_at")?,
+        acked_through_seq: r.try_get::<i64, _>("acked_through_seq")? as u64,
+        max_seq: r.try_get::<i64, _>("max_seq")? as u64,
+        held_above_ack: r.try_get::<i64, _>("held_above_ack")? as u64,
+        last_clock_offset_ms: r.try_get("last_clock_offset_ms")?,
+        revoked: r.try_get::<Option<i64>, _>("revoked_at")?.is_some(),
+    })
+}
+
 fn pos_from_row(r: &SqliteRow) -> StoreResult<FeedPos> {
     Ok(FeedPos {
         txid: r.try_get("feed_txid")?,
@@ -322,28 +345,25 @@ impl Store for SqliteStore {
     }
 
     async fn get_device(&self, id: DeviceId) -> StoreResult<Option<DeviceRow>> {
-        let row = sqlx::query(
-            "SELECT id, name, platform, app_version, last_user_id, first_seen_at, last_seen_at,
-                    acked_through_seq, max_seq, last_clock_offset_ms, revoked_at FROM devices WHERE id = ?",
-        )
+        let row = sqlx::query(&format!(
+            "SELECT {DEVICE_COLUMNS} FROM devices d WHERE d.id = ?"
+        ))
         .bind(id_str(id))
         .fetch_optional(&self.reader)
         .await?;
-        let Some(r) = row else { return Ok(None) };
-        let last_user: Option<String> = r.try_get("last_user_id")?;
-        Ok(Some(DeviceRow {
-            id,
-            name: r.try_get("name")?,
-            platform: r.try_get("platform")?,
-            app_version: r.try_get("app_version")?,
-            last_user_id: last_user.map(|u| parse_uuid(&u).map(UserId)).transpose()?,
-            first_seen_at: r.try_get("first_seen_at")?,
-            last_seen_at: r.try_get("last_seen_at")?,
-            acked_through_seq: r.try_get::<i64, _>("acked_through_seq")? as u64,
-            max_seq: r.try_get::<i64, _>("max_seq")? as u64,
-            last_clock_offset_ms: r.try_get("last_clock_offset_ms")?,
-            revoked: r.try_get::<Option<i64>, _>("revoked_at")?.is_some(),
-        }))
+        row.as_ref().map(device_from_row).transpose()
+    }
+
+    async fn list_devices(&self, estate: EstateId) -> StoreResult<Vec<DeviceRow>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {DEVICE_COLUMNS} FROM devices d
+             WHERE d.last_user_id IN (SELECT user_id FROM memberships WHERE estate_id = ?)
+             ORDER BY d.last_seen_at DESC, d.id"
+        ))
+        .bind(id_str(estate))
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter().map(device_from_row).collect()
     }
 
     async fn create_session(&self, s: NewSession) -> StoreResult<()> {

@@ -224,6 +224,7 @@ pub async fn acked_through_seq_is_the_held_prefix(store: DynStore) {
     assert_eq!(r.acked_through_seq, 2);
     let d = store.get_device(dev).await.unwrap().unwrap();
     assert_eq!((d.acked_through_seq, d.max_seq), (2, 4));
+    assert_eq!(d.held_above_ack, 1, "seq 4 is held past the gap");
     assert_eq!(d.last_clock_offset_ms, Some(5));
 
     // 3 fills the gap.
@@ -251,7 +252,10 @@ pub async fn acked_through_seq_is_the_held_prefix(store: DynStore) {
     );
     assert_eq!(r.acked_through_seq, 5);
     let d = store.get_device(dev).await.unwrap().unwrap();
-    assert_eq!((d.acked_through_seq, d.max_seq), (5, 5));
+    assert_eq!(
+        (d.acked_through_seq, d.max_seq, d.held_above_ack),
+        (5, 5, 0)
+    );
 
     // 6 carries on; a rejection without a readable seq holds nothing.
     let r = push(
@@ -340,5 +344,43 @@ pub async fn seq_reused_is_flagged(store: DynStore) {
             .unwrap()
             .flags,
         vec![Flag::ClockAhead, Flag::SeqReused]
+    );
+}
+
+/// Managers see the devices of their estate's members, and the gaps in what they delivered.
+pub async fn devices_are_listed_per_estate_with_their_gaps(store: DynStore) {
+    let a = estate(&store, "Harbour View").await;
+    let b = estate(&store, "Garden Court").await;
+    let guard = user(&store, "guard", &[(a.id, Role::Guard)]).await;
+    let other = user(&store, "elsewhere", &[(b.id, Role::Guard)]).await;
+    let dev = device(&store, guard).await;
+    let far = device(&store, other).await;
+    let f: Vec<TestFact> = (0..=5)
+        .map(|s| TestFact::new(a.id, dev, guard, s))
+        .collect();
+    // 1, 2, then 5: seqs 3 and 4 are missing, 5 is held past the gap.
+    push(&store, &Batch::new(dev, guard).facts([&f[1], &f[2], &f[5]])).await;
+
+    let listed = store.list_devices(a.id).await.unwrap();
+    assert_eq!(
+        listed.iter().map(|d| d.id).collect::<Vec<_>>(),
+        vec![dev],
+        "only devices of A's members"
+    );
+    let d = &listed[0];
+    assert_eq!(
+        (d.acked_through_seq, d.max_seq, d.held_above_ack),
+        (2, 5, 1)
+    );
+    assert_eq!(d.last_user_id, Some(guard));
+    assert_eq!(
+        store
+            .list_devices(b.id)
+            .await
+            .unwrap()
+            .iter()
+            .map(|d| d.id)
+            .collect::<Vec<_>>(),
+        vec![far]
     );
 }
