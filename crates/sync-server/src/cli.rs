@@ -22,6 +22,8 @@ pub struct Cli {
     /// Optional TOML configuration file (also PATROL_CONFIG). Environment PATROL_* wins.
     #[arg(long, global = true)]
     pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub overrides: Overrides,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -29,13 +31,13 @@ pub struct Cli {
 #[derive(Args, Debug, Default)]
 pub struct Overrides {
     /// Address:port to listen on (PATROL_LISTEN; default 127.0.0.1:8080).
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub listen: Option<String>,
     /// Data directory (PATROL_DATA_DIR; default ./data).
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub data_dir: Option<PathBuf>,
     /// sqlite://FILE or postgres://… (PATROL_DATABASE_URL; default a SQLite file in the data dir).
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub database_url: Option<String>,
 }
 
@@ -46,27 +48,18 @@ pub enum Command {
         /// Seed two demo estates and a user per role (password "demo") if not present.
         #[arg(long)]
         demo: bool,
-        #[command(flatten)]
-        overrides: Overrides,
     },
     /// Apply database migrations and exit.
-    Migrate {
-        #[command(flatten)]
-        overrides: Overrides,
-    },
+    Migrate,
     /// Manage estates.
     Estate {
         #[command(subcommand)]
         action: EstateAction,
-        #[command(flatten)]
-        overrides: Overrides,
     },
     /// Manage users.
     User {
         #[command(subcommand)]
         action: UserAction,
-        #[command(flatten)]
-        overrides: Overrides,
     },
     /// Print the OpenAPI document.
     Openapi,
@@ -146,8 +139,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Openapi => {
             print!("{}", crate::openapi::document());
         }
-        Command::Serve { demo, overrides } => {
-            let config = apply(base()?, &overrides);
+        Command::Serve { demo } => {
+            let config = apply(base()?, &cli.overrides);
             crate::telemetry::init(&config.log_format);
             let app = Application::build(config, BuildOptions { demo }).await?;
             let st = app.state();
@@ -158,13 +151,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             app.run_until_stopped(shutdown_signal()).await?;
         }
-        Command::Migrate { overrides } => {
-            let config = apply(base()?, &overrides);
+        Command::Migrate => {
+            let config = apply(base()?, &cli.overrides);
             let store = open_store(&config).await?;
             println!("migrations applied ({} database)", store.backend());
         }
-        Command::Estate { action, overrides } => {
-            let config = apply(base()?, &overrides);
+        Command::Estate { action } => {
+            let config = apply(base()?, &cli.overrides);
             let store = open_store(&config).await?;
             match action {
                 EstateAction::Add { name, timezone } => {
@@ -190,9 +183,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     name,
                     roles,
                 },
-            overrides,
         } => {
-            let config = apply(base()?, &overrides);
+            let config = apply(base()?, &cli.overrides);
             let store = open_store(&config).await?;
             let estates = store.list_estates().await?;
             let mut grants = Vec::new();
