@@ -297,6 +297,66 @@ pub mod push_rules {
             .collect()
     }
 
+    /// What the store decided for each fact of a batch, once it knows which ids it inserted.
+    pub struct Settled {
+        /// One entry per fact, by batch index.
+        pub statuses: Vec<FactStatus>,
+        /// Facts refused for an id conflict, to quarantine beside the batch's rejections.
+        pub conflicts: Vec<PreparedRejection>,
+        /// Seqs this batch makes held: new facts, conflicts and rejections with a seq.
+        pub held_now: Vec<u64>,
+        /// Estates that received new facts.
+        pub touched: Vec<EstateId>,
+    }
+
+    /// Settles every fact: accepted when this batch inserted it (first occurrence), else a
+    /// duplicate or an id conflict by the stored content hash.
+    pub fn settle_batch(
+        b: &PreparedBatch,
+        inserted: &HashSet<shared_core::FactId>,
+        first_set: &HashSet<usize>,
+        stored_hash: &HashMap<shared_core::FactId, String>,
+    ) -> Settled {
+        let mut out = Settled {
+            statuses: Vec::with_capacity(b.facts.len()),
+            conflicts: Vec::new(),
+            held_now: Vec::new(),
+            touched: Vec::new(),
+        };
+        for (i, f) in b.facts.iter().enumerate() {
+            let (status, why) = if inserted.contains(&f.record.id) && first_set.contains(&i) {
+                out.touched.push(f.record.estate_id);
+                (ChangeStatus::Accepted, None)
+            } else {
+                settle_existing(f, stored_hash.get(&f.record.id).map(String::as_str))
+            };
+            if status != ChangeStatus::Duplicate {
+                out.held_now.push(f.record.seq);
+            }
+            if let Some((code, msg)) = &why {
+                out.conflicts.push(PreparedRejection {
+                    index: f.index,
+                    change_id: Some(f.record.id.to_string()),
+                    seq: Some(f.record.seq),
+                    code: *code,
+                    message: msg.clone(),
+                    raw: b
+                        .raw_by_index
+                        .get(f.index)
+                        .cloned()
+                        .flatten()
+                        .unwrap_or(Value::Null),
+                });
+            }
+            out.statuses.push((f.index, status, why));
+        }
+        out.held_now
+            .extend(b.rejections.iter().filter_map(|r| r.seq));
+        out.touched.sort();
+        out.touched.dedup();
+        out
+    }
+
     /// A fact that was not inserted: the same content is a duplicate, other content under
     /// the same id is refused.
     pub fn settle_existing(

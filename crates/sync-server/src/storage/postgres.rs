@@ -5,7 +5,7 @@
 //! every transaction still running (see `pull`). Writes announce the estates they touched
 //! with `NOTIFY patrol_changes`, which `start_listener` forwards to this instance's hub.
 
-use super::push_rules::{first_occurrences, mark_reused_seqs, settle_existing};
+use super::push_rules::{first_occurrences, mark_reused_seqs, settle_batch, Settled};
 use super::*;
 use shared_core::validate::storable_text;
 use shared_core::wire::{ChangeOp, Timestamp};
@@ -202,39 +202,12 @@ impl PgStore {
             }
         }
 
-        let mut statuses = Vec::with_capacity(b.facts.len());
-        let mut conflicts = Vec::new();
-        let mut held_now: Vec<u64> = Vec::new();
-        let mut touched: Vec<EstateId> = Vec::new();
-        for (i, f) in b.facts.iter().enumerate() {
-            let first_and_new = inserted.contains(&f.record.id) && first_set.contains(&i);
-            let (status, why) = if first_and_new {
-                touched.push(f.record.estate_id);
-                (ChangeStatus::Accepted, None)
-            } else {
-                settle_existing(f, stored_hash.get(&f.record.id).map(String::as_str))
-            };
-            if status != ChangeStatus::Duplicate {
-                held_now.push(f.record.seq);
-            }
-            if let Some((code, msg)) = &why {
-                conflicts.push(PreparedRejection {
-                    index: f.index,
-                    change_id: Some(f.record.id.to_string()),
-                    seq: Some(f.record.seq),
-                    code: *code,
-                    message: msg.clone(),
-                    raw: b
-                        .raw_by_index
-                        .get(f.index)
-                        .cloned()
-                        .flatten()
-                        .unwrap_or(Value::Null),
-                });
-            }
-            statuses.push((f.index, status, why));
-        }
-        held_now.extend(b.rejections.iter().filter_map(|r| r.seq));
+        let Settled {
+            statuses,
+            conflicts,
+            held_now,
+            touched,
+        } = settle_batch(&b, &inserted, &first_set, &stored_hash);
 
         // Quarantine every refused change, with the raw JSON and the reason.
         let quarantined: Vec<&PreparedRejection> =
@@ -320,9 +293,6 @@ impl PgStore {
             .bind(b.batch_id.0)
             .execute(&mut *tx)
             .await?;
-
-        touched.sort();
-        touched.dedup();
         // Delivered on commit, to every instance listening (this one included).
         notify_estates(&mut tx, &touched).await?;
         tx.commit().await?;
