@@ -1,0 +1,594 @@
+//! `ingest-bench`: N scan facts pushed in batches over HTTP to the real `patrol-sync` binary,
+//! beside a raw insert of as many rows into the same database in the same run. Prints a
+//! table and writes `target/bench/ingest-<backend>.json`. See docs/BENCHMARKS.md.
+//!
+//! ```text
+//! cargo build --release -p sync-server
+//! cargo build --release -p patrol-bench
+//! target/release/ingest-bench --backend sqlite
+//! target/release/ingest-bench --backend postgres
+//! ```
+
+mod facts;
+mod ingest;
+mod procfs;
+mod raw;
+mod server;
+
+use anyhow::{bail, Context};
+use clap::{Parser, ValueEnum};
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+/// Ingest benchmark: scan facts pushed over HTTP to the real server, beside a raw insert.
+#[derive(Parser, Debug)]
+#[command(name = "ingest-bench", version)]
+struct Args {
+    /// Database behind the server.
+    #[arg(long, value_enum, default_value = "sqlite")]
+    backend: Backend,
+    /// PostgreSQL server to create the scratch database `patrol_bench_<random>` on (it is
+    /// dropped at the end).
+    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
+    pg_url: String,
+    /// The server binary (build it first: `cargo build --release -p sync-server`).
+    #[arg(long, default_value = "target/release/patrol-sync")]
+    server_bin: PathBuf,
+    /// Facts to push in all [default: 100000, or 2000 with --smoke].
+    #[arg(long)]
+    facts: Option<u64>,
+    /// Changes per push (the server accepts at most 1,000).
+    #[arg(long, default_value_t = 100)]
+    batch: u64,
+    /// Handsets pushing side by side, each its own device with its own seq counter.
+    #[arg(long, default_value_t = 4)]
+    concurrency: usize,
+    /// A tiny run for CI (2,000 facts unless --facts is given); writes ingest-<backend>-smoke.json.
+    #[arg(long)]
+    smoke: bool,
+    /// Where the JSON report goes.
+    #[arg(long, default_value = "target/bench")]
+    out_dir: PathBuf,
+    /// RUST_LOG for the server (default: unset, so the server's own default `info,sqlx=warn`).
+    #[arg(long)]
+    server_rust_log: Option<String>,
+    /// Keep the temporary data directory (server log, SQLite file) and the PostgreSQL
+    /// database afterwards, for a look inside; they are removed otherwise.
+    #[arg(long)]
+    keep: bool,
+    /// Seconds to wait for the server's /readyz.
+    #[arg(long, default_value_t = 30)]
+    ready_timeout: u64,
+}
+
+const FULL_FACTS: u64 = 100_000;
+const SMOKE_FACTS: u64 = 2_000;
+/// Project targets (docs/BENCHMARKS.md).
+const TARGET_RATIO: f64 = 0.5;
+const TARGET_SQLITE_RECORDS_PER_S: f64 = 10_000.0;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    match run(args).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ingest-bench: FAILED: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The command line as typed, quoted for a POSIX shell.
+fn command_line() -> String {
+    std::env::args()
+        .map(|a| shell_quote(&a))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn shell_quote(s: &str) -> String {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:@,+%".contains(c))
+    {
+        s.to_owned()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
+/// `url` with its database name replaced by `db` (query string kept).
+fn with_database(url: &str, db: &str) -> anyhow::Result<String> {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let scheme_end = base.find("://").context("a postgres URL needs ://")? + 3;
+    let host_end = base[scheme_end..]
+        .find('/')
+        .map(|i| scheme_end + i)
+        .unwrap_or(base.len());
+    let mut out = format!("{}/{db}", &base[..host_end]);
+    if let Some(q) = query {
+        out.push('?');
+        out.push_str(q);
+    }
+    Ok(out)
+}
+
+struct Settings {
+    backend: Backend,
+    facts: u64,
+    batch: u64,
+    concurrency: usize,
+    smoke: bool,
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    let command = command_line();
+    println!("command: {command}");
+    let facts = args
+        .facts
+        .unwrap_or(if args.smoke { SMOKE_FACTS } else { FULL_FACTS });
+    let s = Settings {
+        backend: args.backend,
+        facts,
+        batch: args.batch,
+        concurrency: args.concurrency,
+        smoke: args.smoke,
+    };
+    if !(1..=1000).contains(&s.batch) {
+        bail!("--batch must be from 1 to 1000 (the server's limit per push)");
+    }
+    if s.concurrency == 0 || s.facts < s.concurrency as u64 {
+        bail!("--concurrency must be at least 1 and at most --facts");
+    }
+    if !args.server_bin.is_file() {
+        bail!(
+            "no server binary at {}: build it first with `cargo build --release -p sync-server` \
+             (or pass --server-bin)",
+            args.server_bin.display()
+        );
+    }
+    println!(
+        "{} facts as scans, {} per push, {} handsets, {} backend, server {}",
+        s.facts,
+        s.batch,
+        s.concurrency,
+        s.backend.name(),
+        args.server_bin.display()
+    );
+
+    let tmp = tempfile::Builder::new()
+        .prefix("patrol-bench-")
+        .tempdir()
+        .context("creating a temporary data directory")?;
+    let report = match s.backend {
+        Backend::Sqlite => {
+            let url = format!("sqlite://{}", tmp.path().join("bench.db").display());
+            let dev = procfs::device_of(tmp.path());
+            bench(&args, &s, tmp.path(), &url, dev).await
+        }
+        Backend::Postgres => {
+            let name = format!(
+                "patrol_bench_{}",
+                &uuid::Uuid::new_v4().simple().to_string()[..12]
+            );
+            let url = with_database(&args.pg_url, &name)?;
+            let dev = pg_setup(&args.pg_url, &name).await?;
+            println!("created database {name}");
+            let r = bench(&args, &s, tmp.path(), &url, dev).await;
+            if args.keep {
+                println!("kept database {name} ({url})");
+                r
+            } else {
+                match pg_drop(&args.pg_url, &name).await {
+                    Ok(()) => {
+                        println!("dropped database {name}");
+                        r
+                    }
+                    Err(e) => r.and(Err(e.context(format!("dropping database {name}")))),
+                }
+            }
+        }
+    };
+    if args.keep {
+        println!("kept the data directory {}", tmp.keep().display());
+    }
+    let report = report?;
+
+    let mut report = report;
+    report["command"] = json!(command);
+    print_table(&report);
+    std::fs::create_dir_all(&args.out_dir)
+        .with_context(|| format!("creating {}", args.out_dir.display()))?;
+    let file = args.out_dir.join(format!(
+        "ingest-{}{}.json",
+        s.backend.name(),
+        if s.smoke { "-smoke" } else { "" }
+    ));
+    std::fs::write(&file, serde_json::to_string_pretty(&report)? + "\n")
+        .with_context(|| format!("writing {}", file.display()))?;
+    println!("wrote {}", file.display());
+    Ok(())
+}
+
+/// Creates the scratch database; returns the block device of PostgreSQL's data directory.
+async fn pg_setup(admin_url: &str, name: &str) -> anyhow::Result<Option<(u64, u64)>> {
+    use sqlx::{Connection, Executor};
+    let mut conn = sqlx::PgConnection::connect(admin_url)
+        .await
+        .with_context(|| format!("connecting to {admin_url}"))?;
+    conn.execute(format!("CREATE DATABASE {name}").as_str())
+        .await
+        .with_context(|| format!("creating database {name}"))?;
+    let dir: Option<String> = sqlx::query_scalar("SHOW data_directory")
+        .fetch_one(&mut conn)
+        .await
+        .ok();
+    conn.close().await?;
+    Ok(dir.and_then(|d| procfs::device_of(Path::new(&d))))
+}
+
+async fn pg_drop(admin_url: &str, name: &str) -> anyhow::Result<()> {
+    use sqlx::{Connection, Executor};
+    let mut conn = sqlx::PgConnection::connect(admin_url).await?;
+    conn.execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
+        .await?;
+    conn.close().await?;
+    Ok(())
+}
+
+/// Resident and peak resident memory of a process now, in KiB.
+fn memory(pid: u32) -> Value {
+    json!({
+        "rss": procfs::status_kib(pid, "VmRSS"),
+        "hwm": procfs::status_kib(pid, "VmHWM"),
+    })
+}
+
+fn round2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
+fn ms(d: Duration) -> f64 {
+    round2(d.as_secs_f64() * 1000.0)
+}
+
+/// One run against a fresh database: the HTTP phase with the server up, then the server
+/// stopped, then the raw insert into the same database.
+async fn bench(
+    args: &Args,
+    s: &Settings,
+    data_dir: &Path,
+    db_url: &str,
+    disk_dev: Option<(u64, u64)>,
+) -> anyhow::Result<Value> {
+    let port = server::free_port()?;
+    let mut srv = server::Server::spawn(
+        &args.server_bin,
+        data_dir,
+        port,
+        db_url,
+        args.server_rust_log.as_deref(),
+    )?;
+    println!("server pid {} on {}", srv.pid, srv.base);
+    if let Err(e) = srv
+        .wait_ready(Duration::from_secs(args.ready_timeout))
+        .await
+    {
+        let _ = srv.stop().await;
+        return Err(e);
+    }
+    let http = async {
+        let mem_ready = memory(srv.pid);
+        let mut handsets = Vec::new();
+        for i in 0..s.concurrency {
+            handsets.push(ingest::Handset::login(&srv.base, i).await?);
+        }
+        let owner = raw::Owner {
+            estate_id: handsets[0].estate_id,
+            user_id: handsets[0].user_id,
+        };
+        let users: Vec<String> = handsets
+            .iter()
+            .map(|h| format!("{} ({})", h.username, h.device_id))
+            .collect();
+        println!("signed in: {}", users.join(", "));
+        let mem_login = memory(srv.pid);
+        println!("pushing...");
+        let before = procfs::Snapshot::take(Some(srv.pid), disk_dev);
+        let result = ingest::run(handsets, s.facts, s.batch).await?;
+        let usage = procfs::Snapshot::take(Some(srv.pid), disk_dev).since(&before);
+        let hwm = procfs::status_kib(srv.pid, "VmHWM");
+        let rss = procfs::status_kib(srv.pid, "VmRSS");
+        let memory = json!({
+            "after_ready": mem_ready,
+            "after_login": mem_login,
+            "after_push": memory(srv.pid),
+        });
+        anyhow::Ok((result, usage, hwm, rss, owner, users, memory))
+    }
+    .await;
+    let http = match http {
+        Ok(x) => x,
+        Err(e) => {
+            let tail = srv.log_tail(10);
+            let _ = srv.stop().await;
+            return Err(anyhow::anyhow!("{e:#}\nthe server's log ends:\n{tail}"));
+        }
+    };
+    let status = srv.stop().await?;
+    let (ingest, usage, hwm, rss, owner, users, memory) = http;
+    let ingest_rate = ingest.facts as f64 / ingest.wall.as_secs_f64();
+    println!(
+        "ingest: {} facts in {:.2} s = {:.0} records/s; server stopped ({status})",
+        ingest.facts,
+        ingest.wall.as_secs_f64(),
+        ingest_rate
+    );
+
+    // Raw baseline, server stopped: the database has the machine to itself.
+    let db = raw::Db::open(db_url, s.concurrency).await?;
+    let stored = db.count_facts().await?;
+    if stored != s.facts {
+        bail!(
+            "the database holds {stored} facts after the HTTP phase, not {}",
+            s.facts
+        );
+    }
+    let writers = db.writers(s.concurrency);
+    println!(
+        "raw insert: {} rows, {} per transaction, {writers} writer(s)...",
+        s.facts, s.batch
+    );
+    let before = procfs::Snapshot::take(None, disk_dev);
+    let rawr = db.insert(owner, s.facts, s.batch, writers).await?;
+    let raw_usage = procfs::Snapshot::take(None, disk_dev).since(&before);
+    let after = db.count_facts().await?;
+    db.close().await;
+    if after != 2 * s.facts {
+        bail!(
+            "the database holds {after} facts after the raw insert, not {}",
+            2 * s.facts
+        );
+    }
+    let raw_rate = rawr.rows as f64 / rawr.wall.as_secs_f64();
+    let ratio = ingest_rate / raw_rate;
+    println!(
+        "raw: {} rows in {:.2} s = {:.0} rows/s",
+        rawr.rows,
+        rawr.wall.as_secs_f64(),
+        raw_rate
+    );
+
+    let mem = std::fs::read_to_string("/proc/meminfo").ok().and_then(|m| {
+        m.lines()
+            .find_map(|l| l.strip_prefix("MemTotal:"))
+            .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+    });
+    let cpu_model = std::fs::read_to_string("/proc/cpuinfo").ok().and_then(|c| {
+        c.lines()
+            .find_map(|l| l.strip_prefix("model name"))
+            .map(|v| v.trim_start_matches([' ', '\t', ':']).to_owned())
+    });
+    let sqlite = s.backend == Backend::Sqlite;
+    Ok(json!({
+        "benchmark": "ingest",
+        "backend": s.backend.name(),
+        "smoke": s.smoke,
+        "started_at": facts::rfc3339(facts::now_ms()),
+        "settings": {
+            "facts": s.facts, "batch": s.batch, "concurrency": s.concurrency,
+            "server_bin": args.server_bin.display().to_string(),
+            "server_rust_log": args.server_rust_log,
+        },
+        "machine": {
+            "nproc": std::thread::available_parallelism().map(|n| n.get()).ok(),
+            "cpu_model": cpu_model,
+            "mem_total_kib": mem,
+        },
+        "handsets": users,
+        "ingest": {
+            "records": ingest.facts,
+            "batches": ingest.batches,
+            "wall_s": round2(ingest.wall.as_secs_f64()),
+            "records_per_s": ingest_rate.round(),
+            "batch_latency_ms": {
+                "p50": ms(ingest.percentile(0.50)),
+                "p95": ms(ingest.percentile(0.95)),
+                "p99": ms(ingest.percentile(0.99)),
+                "max": ms(ingest.percentile(1.0)),
+            },
+            "usage": usage.to_json(),
+        },
+        "raw": {
+            "rows": rawr.rows,
+            "transactions": rawr.transactions,
+            "writers": rawr.writers,
+            "server_running": false,
+            "rows_already_in_table": stored,
+            "wall_s": round2(rawr.wall.as_secs_f64()),
+            "rows_per_s": raw_rate.round(),
+            "usage": raw_usage.to_json(),
+        },
+        "ratio_ingest_over_raw": (ratio * 1000.0).round() / 1000.0,
+        "server": {
+            "peak_rss_kib": hwm,
+            "rss_at_end_kib": rss,
+            "memory_by_stage_kib": memory,
+        },
+        "targets": {
+            "ratio_at_least": TARGET_RATIO,
+            "ratio_met": ratio >= TARGET_RATIO,
+            "sqlite_records_per_s_at_least": TARGET_SQLITE_RECORDS_PER_S,
+            "sqlite_records_per_s_met": if sqlite { json!(ingest_rate >= TARGET_SQLITE_RECORDS_PER_S) } else { Value::Null },
+        },
+    }))
+}
+
+fn print_table(r: &Value) {
+    let f = |v: &Value| v.as_f64().unwrap_or(f64::NAN);
+    let mib = |v: &Value| {
+        v.as_f64()
+            .map(|k| format!("{:.1} MiB", k / 1024.0))
+            .unwrap_or("?".into())
+    };
+    println!();
+    println!(
+        "{:<9} {:>8} {:>6} {:>5} {:>14} {:>12} {:>7} {:>16}",
+        "backend",
+        "facts",
+        "batch",
+        "conc",
+        "ingest rec/s",
+        "raw rows/s",
+        "ratio",
+        "server peak RSS"
+    );
+    println!(
+        "{:<9} {:>8} {:>6} {:>5} {:>14.0} {:>12.0} {:>7.3} {:>16}",
+        r["backend"].as_str().unwrap_or("?"),
+        f(&r["settings"]["facts"]),
+        f(&r["settings"]["batch"]),
+        f(&r["settings"]["concurrency"]),
+        f(&r["ingest"]["records_per_s"]),
+        f(&r["raw"]["rows_per_s"]),
+        f(&r["ratio_ingest_over_raw"]),
+        mib(&r["server"]["peak_rss_kib"]),
+    );
+    let lat = &r["ingest"]["batch_latency_ms"];
+    println!(
+        "push latency ms: p50 {} p95 {} p99 {} max {}",
+        lat["p50"], lat["p95"], lat["p99"], lat["max"]
+    );
+    for (phase, u) in [
+        ("ingest", &r["ingest"]["usage"]),
+        ("raw", &r["raw"]["usage"]),
+    ] {
+        let cores = |k: &str| {
+            u[k]["cores"]
+                .as_f64()
+                .map(|c| format!("{c:.2}"))
+                .unwrap_or("-".into())
+        };
+        println!(
+            "{phase:<6} CPU cores busy: server {} client {} postgres {} | machine {} (other {} cpu-s) iowait {} steal {} cpu-s | disk writes {} flushes {} ({} MiB)",
+            cores("server"),
+            cores("client"),
+            cores("postgres_all_processes"),
+            u["machine"]["busy_cores"],
+            u["machine"]["other_cpu_s"],
+            u["machine"]["iowait_cpu_s"],
+            u["machine"]["steal_cpu_s"],
+            u["disk"]["writes"],
+            u["disk"]["flushes"],
+            u["disk"]["mib_written"],
+        );
+    }
+    if let Some(threads) = r["ingest"]["usage"]["server_threads"].as_array() {
+        let list: Vec<String> = threads
+            .iter()
+            .filter(|t| t["cpu_s"].as_f64().unwrap_or(0.0) > 0.0)
+            .take(6)
+            .map(|t| {
+                format!(
+                    "{}/{} {} ({} sleeps)",
+                    t["name"].as_str().unwrap_or("?"),
+                    t["tid"],
+                    t["cores"],
+                    t["voluntary_switches"]
+                )
+            })
+            .collect();
+        println!("ingest server threads (cores busy): {}", list.join(", "));
+    }
+    let t = &r["targets"];
+    let note = if r["smoke"] == true {
+        " (a smoke run is too small to judge them)"
+    } else {
+        ""
+    };
+    println!(
+        "targets (informational, never fail the run{note}): ratio >= {} {}; SQLite >= {} records/s {}",
+        t["ratio_at_least"],
+        if t["ratio_met"] == true {
+            "MET"
+        } else {
+            "NOT MET"
+        },
+        t["sqlite_records_per_s_at_least"],
+        match &t["sqlite_records_per_s_met"] {
+            Value::Bool(true) => "MET",
+            Value::Bool(false) => "NOT MET",
+            _ => "(n/a: not SQLite)",
+        }
+    );
+    println!();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Args::command().debug_assert();
+    }
+
+    #[test]
+    fn the_database_name_is_swapped_in() {
+        let u = "postgres://postgres@127.0.0.1:5432/postgres";
+        assert_eq!(
+            with_database(u, "x").unwrap(),
+            "postgres://postgres@127.0.0.1:5432/x"
+        );
+        assert_eq!(
+            with_database("postgres://u:p@h/db?sslmode=disable", "x").unwrap(),
+            "postgres://u:p@h/x?sslmode=disable"
+        );
+        assert_eq!(
+            with_database("postgres://h:5432", "x").unwrap(),
+            "postgres://h:5432/x"
+        );
+        assert!(with_database("nonsense", "x").is_err());
+    }
+
+    #[test]
+    fn arguments_are_quoted_only_when_needed() {
+        assert_eq!(shell_quote("--backend"), "--backend");
+        assert_eq!(shell_quote("target/release/x"), "target/release/x");
+        assert_eq!(shell_quote("a b"), "'a b'");
+        assert_eq!(shell_quote("it's"), r"'it'\''s'");
+        assert_eq!(shell_quote(""), "''");
+    }
+
+    #[test]
+    fn smoke_defaults_to_a_tiny_run() {
+        let a = Args::parse_from(["ingest-bench", "--smoke"]);
+        assert!(a.smoke);
+        assert_eq!(a.facts, None);
+        assert_eq!(a.batch, 100);
+        assert_eq!(a.concurrency, 4);
+        assert_eq!(a.backend, Backend::Sqlite);
+    }
+}
