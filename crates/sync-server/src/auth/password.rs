@@ -1,12 +1,25 @@
-//! Password hashing with Argon2id (memory-hard), off the async runtime.
+//! Password hashing with Argon2id (memory-hard), off the async runtime, a few at a time.
 
 use argon2::password_hash::{
     rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
 };
 use argon2::Argon2;
 use std::sync::OnceLock;
+use tokio::sync::Semaphore;
+
+/// Each Argon2 run takes 19 MiB and a core for tens of milliseconds. Unbounded, a burst of
+/// sign-ins (a shift change, or someone guessing passwords) would take as many blocking
+/// threads and as much memory as it likes; past this many at once, sign-ins wait in line.
+fn permits() -> &'static Semaphore {
+    static PERMITS: OnceLock<Semaphore> = OnceLock::new();
+    PERMITS.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Semaphore::new(cores.clamp(1, 4))
+    })
+}
 
 pub async fn hash(password: String) -> anyhow::Result<String> {
+    let _permit = permits().acquire().await?;
     tokio::task::spawn_blocking(move || hash_blocking(&password)).await?
 }
 
@@ -21,6 +34,9 @@ pub fn hash_blocking(password: &str) -> anyhow::Result<String> {
 /// Verifies a password. With no stored hash (unknown user) it still spends the same work
 /// on a dummy hash, so response time does not reveal which usernames exist.
 pub async fn verify(password: String, stored: Option<String>) -> bool {
+    let Ok(_permit) = permits().acquire().await else {
+        return false;
+    };
     tokio::task::spawn_blocking(move || {
         let dummy = dummy_hash();
         let (hash, real) = match &stored {
