@@ -357,6 +357,42 @@ pub mod push_rules {
         out
     }
 
+    /// How a push moves the device's acknowledged prefix.
+    #[derive(Debug, PartialEq, Eq)]
+    pub struct AckPlan {
+        pub new_ack: u64,
+        /// Seqs held past a gap, to remember in `device_seqs` (not already there).
+        pub remember: Vec<u64>,
+        /// Forget remembered seqs up to here: the prefix has caught up with them.
+        pub forget_through: Option<u64>,
+    }
+
+    /// Plans the ack from the seqs this push makes held and every seq already remembered
+    /// above the old ack (normally none: only a gap leaves any). In the usual in-order case
+    /// nothing is written to `device_seqs` at all.
+    pub fn plan_ack(acked: u64, held_now: &[u64], stored_above: &[u64]) -> AckPlan {
+        let mut all: std::collections::BTreeSet<u64> = stored_above.iter().copied().collect();
+        all.extend(held_now.iter().copied().filter(|s| *s > acked));
+        let new_ack = advance_ack(acked, all.iter().copied());
+        let stored: HashSet<u64> = stored_above.iter().copied().collect();
+        let mut remember: Vec<u64> = held_now
+            .iter()
+            .copied()
+            .filter(|s| *s > new_ack && !stored.contains(s))
+            .collect();
+        remember.sort_unstable();
+        remember.dedup();
+        let forget_through = stored_above
+            .iter()
+            .any(|s| *s <= new_ack)
+            .then_some(new_ack);
+        AckPlan {
+            new_ack,
+            remember,
+            forget_through,
+        }
+    }
+
     /// A fact that was not inserted: the same content is a duplicate, other content under
     /// the same id is refused.
     pub fn settle_existing(
@@ -519,6 +555,47 @@ pub async fn connect(url: &str) -> anyhow::Result<DynStore> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn in_order_pushes_touch_nothing_but_the_ack() {
+        let plan = push_rules::plan_ack(10, &[11, 12, 13], &[]);
+        assert_eq!(
+            plan,
+            push_rules::AckPlan {
+                new_ack: 13,
+                remember: vec![],
+                forget_through: None
+            }
+        );
+    }
+
+    #[test]
+    fn a_gap_is_remembered_and_forgotten_when_filled() {
+        // 11 and 14 arrive: 14 is held past the gap at 12, 13.
+        let p = push_rules::plan_ack(10, &[11, 14], &[]);
+        assert_eq!(
+            (p.new_ack, p.remember.clone(), p.forget_through),
+            (11, vec![14], None)
+        );
+        // 12 and 13 arrive: the prefix runs through the remembered 14, which is forgotten.
+        let p = push_rules::plan_ack(11, &[13, 12], &[14]);
+        assert_eq!(
+            (p.new_ack, p.remember.clone(), p.forget_through),
+            (14, vec![], Some(14))
+        );
+        // Only 13 arrives: still a gap at 12; 13 is remembered beside 14.
+        let p = push_rules::plan_ack(11, &[13], &[14]);
+        assert_eq!(
+            (p.new_ack, p.remember.clone(), p.forget_through),
+            (11, vec![13], None)
+        );
+        // A seq at or below the ack (a reused seq) changes nothing.
+        let p = push_rules::plan_ack(11, &[5, 11], &[14]);
+        assert_eq!(
+            (p.new_ack, p.remember.clone(), p.forget_through),
+            (11, vec![], None)
+        );
+    }
 
     #[test]
     fn ack_stops_at_the_first_gap() {

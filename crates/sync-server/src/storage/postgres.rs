@@ -5,7 +5,7 @@
 //! every transaction still running (see `pull`). Writes announce the estates they touched
 //! with `NOTIFY patrol_changes`, which `start_listener` forwards to this instance's hub.
 
-use super::push_rules::{first_occurrences, mark_reused_seqs, settle_batch, Settled};
+use super::push_rules::{first_occurrences, mark_reused_seqs, plan_ack, settle_batch, Settled};
 use super::*;
 use shared_core::validate::storable_text;
 use shared_core::wire::{ChangeOp, Timestamp};
@@ -32,9 +32,6 @@ const QUARANTINE_BINDS: usize = 9;
 const INSERT_CHUNK: usize = 1000;
 const _: () = assert!(INSERT_CHUNK * FACT_BINDS < MAX_BINDS);
 const _: () = assert!(INSERT_CHUNK * QUARANTINE_BINDS < MAX_BINDS);
-
-/// Rows of `device_seqs` read per step of the ack walk.
-const ACK_STEP: i64 = 1024;
 
 /// A batch that lost a deadlock (two devices re-sending the same fact ids in opposite
 /// orders) is rolled back whole by PostgreSQL and simply tried again.
@@ -126,26 +123,19 @@ impl PgStore {
                 .ok_or(StoreError::NotFound)?;
         let acked = acked as u64;
 
-        // Seqs above the ack that this device already delivered.
-        let batch_seqs: Vec<i64> = b
-            .facts
-            .iter()
-            .map(|f| f.record.seq)
-            .chain(b.rejections.iter().filter_map(|r| r.seq))
-            .filter(|s| *s > acked)
-            .map(|s| s as i64)
-            .collect();
-        let mut held: HashSet<u64> = HashSet::new();
-        if !batch_seqs.is_empty() {
-            let rows: Vec<i64> = sqlx::query_scalar(
-                "SELECT seq FROM device_seqs WHERE device_id = $1 AND seq = ANY($2)",
-            )
-            .bind(dev)
-            .bind(&batch_seqs)
-            .fetch_all(&mut *tx)
-            .await?;
-            held.extend(rows.into_iter().map(|s| s as u64));
-        }
+        // Seqs this device delivered earlier above its ack: normally none, only a gap in
+        // what it sent leaves any (and then they are few, and go when the gap is filled).
+        let stored_above: Vec<u64> = sqlx::query_scalar::<_, i64>(
+            "SELECT seq FROM device_seqs WHERE device_id = $1 AND seq > $2 ORDER BY seq",
+        )
+        .bind(dev)
+        .bind(acked as i64)
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .map(|s| s as u64)
+        .collect();
+        let held: HashSet<u64> = stored_above.iter().copied().collect();
         mark_reused_seqs(&mut b.facts, acked, &held);
 
         // Insert first occurrences; what is already there is settled by content hash.
@@ -231,47 +221,26 @@ impl PgStore {
         }
 
         // The acknowledged prefix: every seq up to it is held, as a fact or in quarantine.
-        let above: Vec<i64> = held_now
-            .iter()
-            .copied()
-            .filter(|s| *s > acked)
-            .map(|s| s as i64)
-            .collect();
-        if !above.is_empty() {
+        let plan = plan_ack(acked, &held_now, &stored_above);
+        if !plan.remember.is_empty() {
+            let remember: Vec<i64> = plan.remember.iter().map(|s| *s as i64).collect();
             sqlx::query(
                 "INSERT INTO device_seqs (device_id, seq) SELECT $1, s FROM UNNEST($2::bigint[]) AS s
                  ON CONFLICT DO NOTHING",
             )
             .bind(dev)
-            .bind(&above)
+            .bind(&remember)
             .execute(&mut *tx)
             .await?;
         }
-        let mut new_ack = acked;
-        loop {
-            let next: Vec<i64> = sqlx::query_scalar(
-                "SELECT seq FROM device_seqs WHERE device_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
-            )
-            .bind(dev)
-            .bind(new_ack as i64)
-            .bind(ACK_STEP)
-            .fetch_all(&mut *tx)
-            .await?;
-            let n = next.len();
-            let advanced = advance_ack(new_ack, next.into_iter().map(|s| s as u64));
-            let contiguous = advanced == new_ack + n as u64;
-            new_ack = advanced;
-            if (n as i64) < ACK_STEP || !contiguous {
-                break;
-            }
-        }
-        if new_ack > acked {
+        if let Some(through) = plan.forget_through {
             sqlx::query("DELETE FROM device_seqs WHERE device_id = $1 AND seq <= $2")
                 .bind(dev)
-                .bind(new_ack as i64)
+                .bind(through as i64)
                 .execute(&mut *tx)
                 .await?;
         }
+        let new_ack = plan.new_ack;
         let max_seq = held_now.iter().copied().max().unwrap_or(0);
         sqlx::query(
             "UPDATE devices SET acked_through_seq = $1, max_seq = GREATEST(max_seq, $2), last_seen_at = $3,

@@ -1,7 +1,7 @@
 //! SQLite storage: the embedded default. WAL journal, one writer connection (SQLite allows
 //! one writer at a time; queueing in the pool is fairer than busy-waiting), several readers.
 
-use super::push_rules::{first_occurrences, mark_reused_seqs, settle_batch, Settled};
+use super::push_rules::{first_occurrences, mark_reused_seqs, plan_ack, settle_batch, Settled};
 use super::*;
 use shared_core::wire::{ChangeOp, Timestamp};
 use shared_core::{ClockTrust, FactId, FactKind, Flag, Hlc};
@@ -515,28 +515,19 @@ impl Store for SqliteStore {
             .ok_or(StoreError::NotFound)?;
         let acked = acked as u64;
 
-        // Seqs above the ack that this device already delivered.
-        let batch_seqs: Vec<u64> = b
-            .facts
-            .iter()
-            .map(|f| f.record.seq)
-            .chain(b.rejections.iter().filter_map(|r| r.seq))
-            .filter(|s| *s > acked)
-            .collect();
-        let mut held: HashSet<u64> = HashSet::new();
-        for chunk in batch_seqs.chunks(INSERT_CHUNK) {
-            let mut qb =
-                QueryBuilder::<Sqlite>::new("SELECT seq FROM device_seqs WHERE device_id = ");
-            qb.push_bind(&dev).push(" AND seq IN (");
-            let mut sep = qb.separated(", ");
-            for s in chunk {
-                sep.push_bind(*s as i64);
-            }
-            qb.push(")");
-            for s in qb.build_query_scalar::<i64>().fetch_all(&mut *tx).await? {
-                held.insert(s as u64);
-            }
-        }
+        // Seqs this device delivered earlier above its ack: normally none, only a gap in
+        // what it sent leaves any (and then they are few, and go when the gap is filled).
+        let stored_above: Vec<u64> = sqlx::query_scalar::<_, i64>(
+            "SELECT seq FROM device_seqs WHERE device_id = ? AND seq > ? ORDER BY seq",
+        )
+        .bind(&dev)
+        .bind(acked as i64)
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .map(|s| s as u64)
+        .collect();
+        let held: HashSet<u64> = stored_above.iter().copied().collect();
         mark_reused_seqs(&mut b.facts, acked, &held);
 
         // Insert first occurrences; what is already there is settled by content hash.
@@ -638,8 +629,8 @@ impl Store for SqliteStore {
         }
 
         // The acknowledged prefix: every seq up to it is held, as a fact or in quarantine.
-        let above: Vec<u64> = held_now.iter().copied().filter(|s| *s > acked).collect();
-        for chunk in above.chunks(INSERT_CHUNK) {
+        let plan = plan_ack(acked, &held_now, &stored_above);
+        for chunk in plan.remember.chunks(INSERT_CHUNK) {
             let mut qb = QueryBuilder::<Sqlite>::new("INSERT INTO device_seqs (device_id, seq) ");
             qb.push_values(chunk.iter(), |mut row, s| {
                 row.push_bind(&dev).push_bind(*s as i64);
@@ -647,30 +638,14 @@ impl Store for SqliteStore {
             qb.push(" ON CONFLICT DO NOTHING");
             qb.build().execute(&mut *tx).await?;
         }
-        let mut new_ack = acked;
-        loop {
-            let next: Vec<i64> = sqlx::query_scalar(
-                "SELECT seq FROM device_seqs WHERE device_id = ? AND seq > ? ORDER BY seq LIMIT 1024",
-            )
-            .bind(&dev)
-            .bind(new_ack as i64)
-            .fetch_all(&mut *tx)
-            .await?;
-            let n = next.len();
-            let advanced = advance_ack(new_ack, next.into_iter().map(|s| s as u64));
-            let contiguous = advanced == new_ack + n as u64;
-            new_ack = advanced;
-            if n < 1024 || !contiguous {
-                break;
-            }
-        }
-        if new_ack > acked {
+        if let Some(through) = plan.forget_through {
             sqlx::query("DELETE FROM device_seqs WHERE device_id = ? AND seq <= ?")
                 .bind(&dev)
-                .bind(new_ack as i64)
+                .bind(through as i64)
                 .execute(&mut *tx)
                 .await?;
         }
+        let new_ack = plan.new_ack;
         let max_seq = held_now.iter().copied().max().unwrap_or(0);
         sqlx::query(
             "UPDATE devices SET acked_through_seq = ?, max_seq = MAX(max_seq, ?), last_seen_at = ?,
