@@ -482,51 +482,35 @@ impl Store for SqliteStore {
         let mut tx = self.begin().await?;
         let dev = id_str(b.device_id);
 
-        // Claim the batch id; a second push of it gets the first answer.
-        let claimed = sqlx::query(
-            "INSERT INTO push_batches (device_id, batch_id, user_id, received_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        // One read for what the push needs to start. BEGIN IMMEDIATE already holds the one
+        // write lock, so nothing can claim this batch id or move this device between this
+        // read and the commit; the batch row is written once, with its answer, at the end.
+        // (Each statement is a hop to SQLite's thread while holding that lock: fewer is
+        // faster for every handset.)
+        let start = sqlx::query(
+            "SELECT (SELECT response FROM push_batches WHERE device_id = ?1 AND batch_id = ?2) AS response,
+                    (SELECT acked_through_seq FROM devices WHERE id = ?1) AS acked,
+                    (SELECT json_group_array(seq) FROM
+                        (SELECT s.seq FROM device_seqs s JOIN devices d ON d.id = s.device_id
+                         WHERE s.device_id = ?1 AND s.seq > d.acked_through_seq ORDER BY s.seq)) AS above",
         )
         .bind(&dev)
         .bind(id_str(b.batch_id))
-        .bind(id_str(b.user_id))
-        .bind(b.received_at)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if claimed == 0 {
-            let stored: Option<String> = sqlx::query_scalar(
-                "SELECT response FROM push_batches WHERE device_id = ? AND batch_id = ?",
-            )
-            .bind(&dev)
-            .bind(id_str(b.batch_id))
-            .fetch_one(&mut *tx)
-            .await?;
+        .fetch_one(&mut *tx)
+        .await?;
+        if let Some(stored) = start.try_get::<Option<String>, _>("response")? {
             tx.rollback().await?;
-            let stored = stored.ok_or_else(|| bad("push answer"))?;
             return Ok(PushOutcome::Replayed(
                 serde_json::from_str(&stored).map_err(|_| bad("push answer"))?,
             ));
         }
-
-        let acked: i64 = sqlx::query_scalar("SELECT acked_through_seq FROM devices WHERE id = ?")
-            .bind(&dev)
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or(StoreError::NotFound)?;
-        let acked = acked as u64;
-
+        let acked = start
+            .try_get::<Option<i64>, _>("acked")?
+            .ok_or(StoreError::NotFound)? as u64;
         // Seqs this device delivered earlier above its ack: normally none, only a gap in
         // what it sent leaves any (and then they are few, and go when the gap is filled).
-        let stored_above: Vec<u64> = sqlx::query_scalar::<_, i64>(
-            "SELECT seq FROM device_seqs WHERE device_id = ? AND seq > ? ORDER BY seq",
-        )
-        .bind(&dev)
-        .bind(acked as i64)
-        .fetch_all(&mut *tx)
-        .await?
-        .into_iter()
-        .map(|s| s as u64)
-        .collect();
+        let stored_above: Vec<u64> = serde_json::from_str(start.try_get::<&str, _>("above")?)
+            .map_err(|_| bad("device seqs"))?;
         let held: HashSet<u64> = stored_above.iter().copied().collect();
         mark_reused_seqs(&mut b.facts, acked, &held);
 
@@ -661,12 +645,16 @@ impl Store for SqliteStore {
         .await?;
 
         let response = build_push_response(&b, &statuses, new_ack);
-        sqlx::query("UPDATE push_batches SET response = ? WHERE device_id = ? AND batch_id = ?")
-            .bind(serde_json::to_string(&response).map_err(anyhow::Error::from)?)
-            .bind(&dev)
-            .bind(id_str(b.batch_id))
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "INSERT INTO push_batches (device_id, batch_id, user_id, received_at, response) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(&dev)
+        .bind(id_str(b.batch_id))
+        .bind(id_str(b.user_id))
+        .bind(b.received_at)
+        .bind(serde_json::to_string(&response).map_err(anyhow::Error::from)?)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(PushOutcome::Stored { response, touched })
     }
