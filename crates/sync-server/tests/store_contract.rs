@@ -36,6 +36,7 @@ contract_tests! {
     estates_lifecycle => sqlite_estates_lifecycle, postgres_estates_lifecycle;
     users_and_memberships => sqlite_users_and_memberships, postgres_users_and_memberships;
     sessions_and_refresh_rotation => sqlite_sessions_and_refresh_rotation, postgres_sessions_and_refresh_rotation;
+    session_context_is_the_session_and_its_memberships => sqlite_session_context_is_the_session_and_its_memberships, postgres_session_context_is_the_session_and_its_memberships;
     push_accept_replay_duplicate_conflict => sqlite_push_accept_replay_duplicate_conflict, postgres_push_accept_replay_duplicate_conflict;
     push_rejections_are_quarantined_in_index_order => sqlite_push_rejections_are_quarantined_in_index_order, postgres_push_rejections_are_quarantined_in_index_order;
     acked_through_seq_is_the_held_prefix => sqlite_acked_through_seq_is_the_held_prefix, postgres_acked_through_seq_is_the_held_prefix;

@@ -165,9 +165,9 @@ impl FromRequestParts<AppState> for Caller {
                 "the Authorization header must be: Bearer <access token>",
             ))?;
         let claims = state.keys.verify(token)?;
-        let session = state
+        let (session, memberships) = state
             .store
-            .active_session(SessionId(claims.sid))
+            .session_context(SessionId(claims.sid))
             .await?
             .ok_or_else(|| AppError::InvalidToken("the session has ended; sign in again".into()))?;
         if session.user_id.0 != claims.sub || session.device_id.0 != claims.did {
@@ -175,7 +175,6 @@ impl FromRequestParts<AppState> for Caller {
                 "token does not match its session".into(),
             ));
         }
-        let memberships = state.store.memberships(session.user_id).await?;
         Ok(Caller::from_memberships(
             session.user_id,
             session.device_id,

@@ -511,6 +511,12 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<RotateOutcome>;
     /// The session, if it is neither revoked nor on a revoked device.
     async fn active_session(&self, id: SessionId) -> StoreResult<Option<ActiveSession>>;
+    /// The live session and its user's memberships, in one query: what every
+    /// authenticated request needs.
+    async fn session_context(
+        &self,
+        id: SessionId,
+    ) -> StoreResult<Option<(ActiveSession, Vec<Membership>)>>;
     async fn revoke_session(&self, id: SessionId, reason: &str, now: i64) -> StoreResult<()>;
 
     // sync

@@ -468,6 +468,53 @@ impl Store for SqliteStore {
         .transpose()
     }
 
+    async fn session_context(
+        &self,
+        id: SessionId,
+    ) -> StoreResult<Option<(ActiveSession, Vec<Membership>)>> {
+        let rows = sqlx::query(
+            "SELECT s.user_id, s.device_id, e.id AS estate_id, e.name, e.timezone, e.retired_at, m.role
+             FROM sessions s
+             JOIN devices d ON d.id = s.device_id JOIN users u ON u.id = s.user_id
+             LEFT JOIN memberships m ON m.user_id = s.user_id
+             LEFT JOIN estates e ON e.id = m.estate_id
+             WHERE s.id = ? AND s.revoked_at IS NULL AND d.revoked_at IS NULL AND u.disabled_at IS NULL
+             ORDER BY e.name, e.id, m.role",
+        )
+        .bind(id_str(id.0))
+        .fetch_all(&self.reader)
+        .await?;
+        let Some(first) = rows.first() else {
+            return Ok(None);
+        };
+        let session = ActiveSession {
+            id,
+            user_id: UserId(parse_uuid(first.try_get::<&str, _>("user_id")?)?),
+            device_id: DeviceId(parse_uuid(first.try_get::<&str, _>("device_id")?)?),
+        };
+        let mut memberships = Vec::with_capacity(rows.len());
+        for r in &rows {
+            // A user with no memberships still has a session: one row of NULLs.
+            let Some(estate_id) = r
+                .try_get::<Option<String>, _>("estate_id")?
+                .map(|e| parse_uuid(&e))
+                .transpose()?
+            else {
+                continue;
+            };
+            memberships.push(Membership {
+                estate: EstateRecord {
+                    id: EstateId(estate_id),
+                    name: r.try_get("name")?,
+                    timezone: r.try_get("timezone")?,
+                },
+                role: Role::from_str(r.try_get::<&str, _>("role")?).map_err(|_| bad("role"))?,
+                retired: r.try_get::<Option<i64>, _>("retired_at")?.is_some(),
+            });
+        }
+        Ok(Some((session, memberships)))
+    }
+
     async fn revoke_session(&self, id: SessionId, reason: &str, now: i64) -> StoreResult<()> {
         sqlx::query("UPDATE sessions SET revoked_at = ?, revoked_reason = ? WHERE id = ? AND revoked_at IS NULL")
             .bind(now)

@@ -279,3 +279,57 @@ pub async fn sessions_and_refresh_rotation(store: DynStore) {
         "the token of a logged-out session"
     );
 }
+
+/// What an authenticated request reads in one query is what the two separate lookups give.
+pub async fn session_context_is_the_session_and_its_memberships(store: DynStore) {
+    let a = estate(&store, "Harbour View").await;
+    let b = estate(&store, "Garden Court").await;
+    let both = user(
+        &store,
+        "supervisor",
+        &[
+            (a.id, Role::Guard),
+            (a.id, Role::Supervisor),
+            (b.id, Role::Guard),
+        ],
+    )
+    .await;
+    let none = user(&store, "newcomer", &[]).await;
+    store.retire_estate(b.id, NOW).await.unwrap();
+    for (who, expected_memberships) in [(both, 3), (none, 0)] {
+        let dev = device(&store, who).await;
+        let sid = SessionId(uuid::Uuid::now_v7());
+        store
+            .create_session(NewSession {
+                id: sid,
+                user_id: who,
+                device_id: dev,
+                refresh_hash: format!("rt-{sid:?}"),
+                refresh_expires_at: NOW + 1_000_000,
+                now: NOW,
+            })
+            .await
+            .unwrap();
+        let (session, memberships) = store
+            .session_context(sid)
+            .await
+            .unwrap()
+            .expect("live session");
+        assert_eq!(Some(session), store.active_session(sid).await.unwrap());
+        assert_eq!(memberships, store.memberships(who).await.unwrap());
+        assert_eq!(memberships.len(), expected_memberships);
+        store.revoke_session(sid, "test", NOW).await.unwrap();
+        assert_eq!(
+            store.session_context(sid).await.unwrap(),
+            None,
+            "a revoked session has no context"
+        );
+    }
+    assert_eq!(
+        store
+            .session_context(SessionId(uuid::Uuid::now_v7()))
+            .await
+            .unwrap(),
+        None
+    );
+}
