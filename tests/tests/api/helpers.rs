@@ -108,6 +108,32 @@ impl TestApp {
         Some(app)
     }
 
+    /// Makes this app's PostgreSQL database refuse connections (`allow` false) and ends
+    /// the connections it has, as when the database goes away; `allow` true undoes it.
+    pub async fn set_postgres_reachable(&self, allow: bool) {
+        let pg = self.pg.as_ref().expect("a PostgreSQL-backed app");
+        let mut admin = sqlx::PgConnection::connect(&pg.admin_url)
+            .await
+            .expect("admin connection");
+        sqlx::query(&format!(
+            "ALTER DATABASE \"{}\" WITH ALLOW_CONNECTIONS {allow}",
+            pg.name
+        ))
+        .execute(&mut admin)
+        .await
+        .expect("ALTER DATABASE");
+        if !allow {
+            sqlx::query(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1",
+            )
+            .bind(&pg.name)
+            .execute(&mut admin)
+            .await
+            .expect("terminate backends");
+        }
+        let _ = admin.close().await;
+    }
+
     /// The URL of the PostgreSQL database this app runs on, if any.
     pub fn postgres_database_url(&self) -> Option<String> {
         self.pg

@@ -168,3 +168,45 @@ async fn postgres_hostile_text_in_sign_in_and_admin_is_never_a_500() {
     };
     crate::auth::hostile_text_in_sign_in_and_admin_is_never_a_500(&app).await;
 }
+
+/// Load balancers take an instance out when `/readyz` fails: 503 problem+json while the
+/// database is unreachable, `/healthz` still 200 (the process is fine), and back to 200
+/// when the database returns.
+#[tokio::test]
+async fn postgres_readyz_is_503_while_the_database_is_unreachable() {
+    let Some(app) =
+        TestApp::spawn_postgres("postgres_readyz_is_503_while_the_database_is_unreachable").await
+    else {
+        return;
+    };
+    json_ok(app.client.get(app.url("/readyz")).send().await.unwrap()).await;
+
+    app.set_postgres_reachable(false).await;
+    let started = Instant::now();
+    let resp = app.client.get(app.url("/readyz")).send().await.unwrap();
+    crate::helpers::assert_problem(
+        resp,
+        reqwest::StatusCode::SERVICE_UNAVAILABLE,
+        "/problems/unavailable",
+    )
+    .await;
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "readyz answers promptly, not after the pool's timeout"
+    );
+    json_ok(app.client.get(app.url("/healthz")).send().await.unwrap()).await;
+
+    app.set_postgres_reachable(true).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let resp = app.client.get(app.url("/readyz")).send().await.unwrap();
+        if resp.status() == reqwest::StatusCode::OK {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "readyz recovers once the database is back"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
