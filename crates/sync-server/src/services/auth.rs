@@ -4,9 +4,8 @@ use crate::auth::{describe, hash_refresh_token, new_refresh_token, password, Cal
 use crate::clock::now_ms;
 use crate::error::{AppError, AppResult, FieldError};
 use crate::http::AppState;
-use crate::storage::{DeviceUpsert, NewSession, RotateOutcome, SessionId};
+use crate::storage::{DeviceUpsert, NewSession, RotateOutcome, SessionId, UserRow};
 use shared_core::wire::{LoginRequest, MeResponse, TokenResponse};
-use shared_core::UserId;
 
 const MAX_FIELD: usize = 200;
 const MAX_PASSWORD: usize = 1024;
@@ -61,16 +60,12 @@ fn check_login(req: &LoginRequest) -> AppResult<()> {
 
 async fn tokens_for(
     state: &AppState,
-    user_id: UserId,
+    user: UserRow,
     session: SessionId,
     device: shared_core::DeviceId,
     refresh_token: String,
 ) -> AppResult<TokenResponse> {
-    let user = state
-        .store
-        .find_user(user_id)
-        .await?
-        .ok_or(AppError::InvalidCredentials)?;
+    let user_id = user.id;
     let memberships = state.store.memberships(user_id).await?;
     let (user_info, estates) = describe(user.id, &user.username, &user.name, &memberships);
     let access = state
@@ -138,7 +133,7 @@ pub async fn login(state: &AppState, req: LoginRequest) -> AppResult<TokenRespon
         })
         .await?;
     tracing::info!(user = %user.id, device = %req.device.id, "signed in");
-    tokens_for(state, user.id, session, req.device.id, refresh).await
+    tokens_for(state, user, session, req.device.id, refresh).await
 }
 
 fn refresh_ttl_ms(state: &AppState) -> i64 {
@@ -162,7 +157,12 @@ pub async fn refresh(state: &AppState, token: &str) -> AppResult<TokenResponse> 
         .await?
     {
         RotateOutcome::Rotated(s) => {
-            tokens_for(state, s.user_id, s.id, s.device_id, new_token).await
+            let user = state
+                .store
+                .find_user(s.user_id)
+                .await?
+                .ok_or_else(|| AppError::InvalidToken("the user no longer exists".into()))?;
+            tokens_for(state, user, s.id, s.device_id, new_token).await
         }
         RotateOutcome::Reused(sid) => {
             tracing::warn!(session = %sid.0, "refresh token reused: session revoked");
