@@ -34,6 +34,12 @@ macro_rules! id_type {
             }
         }
 
+        impl From<$name> for Uuid {
+            fn from(x: $name) -> Uuid {
+                x.0
+            }
+        }
+
         impl From<Uuid> for $name {
             fn from(u: Uuid) -> Self {
                 Self(u)
@@ -62,4 +68,12 @@ id_type!(
 id_type!(
     /// A push batch's client-generated id; replaying it returns the first answer.
     BatchId
+);
+id_type!(
+    /// A hazard ticket (隐患), named by the id the reporting handset generated.
+    HazardId
+);
+id_type!(
+    /// An alert raised by the server (missed visit, hazard escalation).
+    AlertId
 );

@@ -2,6 +2,7 @@
 //! the validation of handset facts. No I/O, no HTTP, no SQL: the handset team can reuse it.
 
 pub mod fact;
+pub mod hazard;
 pub mod hlc;
 pub mod ids;
 #[cfg(feature = "openapi")]
@@ -13,5 +14,5 @@ pub mod wire;
 
 pub use fact::{ClockTrust, FactKind, Flag};
 pub use hlc::{Hlc, HlcClock};
-pub use ids::{BatchId, DeviceId, EstateId, FactId, UserId};
+pub use ids::{AlertId, BatchId, DeviceId, EstateId, FactId, HazardId, UserId};
 pub use roles::{Role, Scope};

@@ -108,19 +108,33 @@ impl Scope {
             .collect()
     }
 
+    /// Of [`Scope::member_estates`], those where the caller is an engineer: they also see
+    /// hazard tickets assigned to them and every open one.
+    pub fn engineer_estates(&self) -> Vec<EstateId> {
+        self.roles
+            .iter()
+            .filter(|(_, r)| !r.iter().any(|r| r.oversees()) && r.contains(&Role::Engineer))
+            .map(|(e, _)| *e)
+            .collect()
+    }
+
     /// A short fingerprint of this scope. A pull cursor carries it, so a cursor minted for
     /// another scope (another user, or roles that changed) is refused instead of silently
     /// skipping the data the new scope would have seen.
     pub fn fingerprint(&self) -> String {
         let mut h = Sha256::new();
         h.update(self.user_id.0.as_bytes());
-        for (estate, full) in self
-            .roles
-            .iter()
-            .map(|(e, r)| (e, r.iter().any(|r| r.oversees())))
-        {
+        for (estate, full, engineer) in self.roles.iter().map(|(e, r)| {
+            (
+                e,
+                r.iter().any(|r| r.oversees()),
+                r.contains(&Role::Engineer),
+            )
+        }) {
             h.update(estate.0.as_bytes());
-            h.update([full as u8]);
+            // The engineer bit only where it changes what is seen (hazard tickets), so
+            // the fingerprints of every other scope stay as they were.
+            h.update([full as u8 | (u8::from(engineer && !full) << 1)]);
         }
         hex::encode(&h.finalize()[..8])
     }
@@ -151,11 +165,21 @@ mod tests {
     #[test]
     fn fingerprint_changes_with_scope_but_not_with_equivalent_roles() {
         let a = scope(&[(10, &[Role::Guard])]);
+        // Engineers see more hazard tickets than guards: another scope.
         let b = scope(&[(10, &[Role::Guard, Role::Engineer])]);
         let c = scope(&[(10, &[Role::Manager])]);
         let d = scope(&[(10, &[Role::Guard]), (20, &[Role::Guard])]);
-        assert_eq!(a.fingerprint(), b.fingerprint());
+        // Under oversight, an engineer role adds nothing: the same scope.
+        let e = scope(&[(10, &[Role::Manager, Role::Engineer])]);
+        assert_ne!(a.fingerprint(), b.fingerprint());
         assert_ne!(a.fingerprint(), c.fingerprint());
         assert_ne!(a.fingerprint(), d.fingerprint());
+        assert_eq!(c.fingerprint(), e.fingerprint());
+        assert_eq!(
+            b.engineer_estates(),
+            vec![EstateId(Uuid::from_u128(10))],
+            "an engineer without oversight"
+        );
+        assert!(e.engineer_estates().is_empty());
     }
 }

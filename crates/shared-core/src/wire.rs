@@ -200,6 +200,31 @@ pub enum RejectCode {
     InvalidText,
     /// The same `id` was already stored with different content.
     IdConflict,
+    /// A field holds a value outside what it allows (an unknown action or grade, an empty
+    /// title, ...).
+    InvalidValue,
+    /// Hazard events: kept in the ticket's timeline, marked rejected, changing nothing.
+    /// The action is not allowed in the ticket's state at the event's place in HLC order.
+    InvalidTransition,
+    /// The actor's role in the estate may not take this action.
+    RoleForbidden,
+    /// Only the ticket's assignee may take this action.
+    NotAssignee,
+    /// A photo the action needs (before, after, verification) is not attached.
+    EvidenceRequired,
+    /// The person who submitted the fix may not verify it.
+    SelfVerification,
+    /// A major hazard needs its rectification plan before rectification starts.
+    PlanRequired,
+    /// A due date at or before the event's time (or, for an extension, not after the
+    /// current due date).
+    DueInPast,
+    /// The hazard was already reported: a second `report` for the same hazard id.
+    AlreadyReported,
+    /// The event comes before the hazard's report in HLC order.
+    NotReported,
+    /// The assignee is not an engineer of the estate.
+    UnknownAssignee,
 }
 
 impl RejectCode {
@@ -217,6 +242,17 @@ impl RejectCode {
             RejectCode::UnknownEstate => "unknown_estate",
             RejectCode::InvalidText => "invalid_text",
             RejectCode::IdConflict => "id_conflict",
+            RejectCode::InvalidValue => "invalid_value",
+            RejectCode::InvalidTransition => "invalid_transition",
+            RejectCode::RoleForbidden => "role_forbidden",
+            RejectCode::NotAssignee => "not_assignee",
+            RejectCode::EvidenceRequired => "evidence_required",
+            RejectCode::SelfVerification => "self_verification",
+            RejectCode::PlanRequired => "plan_required",
+            RejectCode::DueInPast => "due_in_past",
+            RejectCode::AlreadyReported => "already_reported",
+            RejectCode::NotReported => "not_reported",
+            RejectCode::UnknownAssignee => "unknown_assignee",
         }
     }
 }
@@ -383,4 +419,28 @@ pub struct DeviceStatus {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DeviceList {
     pub devices: Vec<DeviceStatus>,
+}
+
+// ---------------------------------------------------------------- alerts
+
+/// An alert the server raised (collection `alerts`): a hazard nearing or past its due date
+/// (`hazard_escalation`). It is closed only with a comment.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Alert {
+    pub id: crate::ids::AlertId,
+    pub estate_id: EstateId,
+    pub kind: String,
+    /// What it is about (a hazard id for `hazard_escalation`).
+    pub subject_id: String,
+    /// Who it is for: `assignee`, `supervisor` or `manager`.
+    pub target: String,
+    /// The user it is addressed to, when one person is meant.
+    pub recipient_id: Option<UserId>,
+    pub raised_at: Timestamp,
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub data: Value,
+    pub closed_at: Option<Timestamp>,
+    pub closed_by: Option<UserId>,
+    pub close_comment: Option<String>,
 }
