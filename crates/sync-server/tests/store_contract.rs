@@ -11,6 +11,7 @@ mod contract;
 use contract::accounts::*;
 use contract::concurrency::*;
 use contract::harness::{run_postgres, run_sqlite};
+use contract::hazards::*;
 use contract::property::*;
 use contract::pull::*;
 use contract::push::*;
@@ -46,5 +47,12 @@ contract_tests! {
     repeated_ids_do_not_collide_in_the_feed => sqlite_repeated_ids_do_not_collide_in_the_feed, postgres_repeated_ids_do_not_collide_in_the_feed;
     prune_tombstones_raises_the_floor => sqlite_prune_tombstones_raises_the_floor, postgres_prune_tombstones_raises_the_floor;
     prop_any_split_order_and_resend_stores_each_fact_once => sqlite_prop_any_split_order_and_resend_stores_each_fact_once, postgres_prop_any_split_order_and_resend_stores_each_fact_once;
+    hazard_lifecycle_through_push => sqlite_hazard_lifecycle_through_push, postgres_hazard_lifecycle_through_push;
+    self_verification_is_rejected => sqlite_self_verification_is_rejected, postgres_self_verification_is_rejected;
+    late_cancel_wins_and_held_events_fold_in => sqlite_late_cancel_wins_and_held_events_fold_in, postgres_late_cancel_wins_and_held_events_fold_in;
+    online_events_are_stored_only_when_accepted => sqlite_online_events_are_stored_only_when_accepted, postgres_online_events_are_stored_only_when_accepted;
+    hazard_pull_and_list_scopes => sqlite_hazard_pull_and_list_scopes, postgres_hazard_pull_and_list_scopes;
+    alerts_are_raised_once_and_closed_with_a_comment => sqlite_alerts_are_raised_once_and_closed_with_a_comment, postgres_alerts_are_raised_once_and_closed_with_a_comment;
+    concurrent_pushes_on_one_ticket_lose_no_event => sqlite_concurrent_pushes_on_one_ticket_lose_no_event, postgres_concurrent_pushes_on_one_ticket_lose_no_event;
     pull_never_skips_under_concurrent_pushes => sqlite_pull_never_skips_under_concurrent_pushes, postgres_pull_never_skips_under_concurrent_pushes;
 }

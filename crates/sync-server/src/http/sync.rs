@@ -6,7 +6,7 @@ use crate::error::{AppError, AppResult, FieldError, Problem};
 use crate::http::extract::{ApiJson, ApiQuery};
 use crate::http::AppState;
 use crate::services::cursor::Cursor;
-use crate::services::sync::prepare_batch;
+use crate::services::sync::{engineers_named, prepare_batch};
 use crate::storage::{FeedPage, FeedPos, FeedScope, PushOutcome};
 use axum::extract::State;
 use axum::routing::{get, post};
@@ -50,12 +50,14 @@ pub async fn push(
             ),
         });
     }
+    let engineers = engineers_named(&state.store, &req.changes).await?;
     let batch = prepare_batch(
         &caller,
         req,
         now_ms(),
         &state.clock,
         state.config.max_clock_drift_ms,
+        &engineers,
     );
     // Run the transaction in its own task: a handset that drops the connection mid-push
     // does not abort a commit under way, and its retry of the batch id gets the answer.
@@ -89,6 +91,7 @@ fn feed_scope(caller: &Caller) -> FeedScope {
         user_id: caller.user_id,
         full: caller.scope.overseen_estates(),
         own: caller.scope.member_estates(),
+        engineer: caller.scope.engineer_estates(),
     }
 }
 

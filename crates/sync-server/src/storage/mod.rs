@@ -5,17 +5,21 @@
 //! clamping) is decided above it, in `services`; the store makes it durable in one
 //! transaction per batch and answers pulls in commit order.
 
+pub mod hazards;
 pub mod notify;
 pub mod postgres;
 pub mod sqlite;
 
 use async_trait::async_trait;
 use serde_json::Value;
+use shared_core::hazard::{
+    HazardPolicy, HazardState, ParsedEvent, PhotoRole, Ticket, TicketSummary,
+};
 use shared_core::wire::{
-    ChangeResult, ChangeStatus, EstateRecord, FactRecord, PullChange, PushResponse,
+    Alert, ChangeResult, ChangeStatus, EstateRecord, FactRecord, PullChange, PushResponse,
     QuarantineEntry, RejectCode,
 };
-use shared_core::{BatchId, DeviceId, EstateId, Role, UserId};
+use shared_core::{AlertId, BatchId, DeviceId, EstateId, FactId, HazardId, Role, UserId};
 use std::sync::Arc;
 use uuid::Uuid;
 
@@ -168,6 +172,24 @@ pub struct PreparedFact {
     pub index: usize,
     pub record: FactRecord,
     pub content_hash: String,
+    /// What the fact means for a hazard ticket, read by the service.
+    pub hazard: Option<HazardAttach>,
+}
+
+/// A fact that feeds a hazard ticket's fold.
+#[derive(Clone, Debug, PartialEq)]
+pub enum HazardAttach {
+    /// A `hazard_event`, with the pusher's roles in its estate.
+    Event {
+        parsed: ParsedEvent,
+        roles: Vec<Role>,
+    },
+    /// A `photo` whose subject is a hazard event: evidence for it.
+    Photo {
+        event_id: FactId,
+        role: PhotoRole,
+        sha256: String,
+    },
 }
 
 /// A change refused before reaching the store; it is quarantined with the batch.
@@ -447,6 +469,10 @@ pub struct FeedScope {
     pub full: Vec<EstateId>,
     /// Estates where only reference data and the caller's own facts are visible.
     pub own: Vec<EstateId>,
+    /// Those of `own` where the caller is an engineer: hazard tickets assigned to them or
+    /// open come as puts, the others as deletes (a ticket that leaves their view goes from
+    /// the handset). Elsewhere in `own`, only tickets the caller reported.
+    pub engineer: Vec<EstateId>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -463,6 +489,100 @@ pub struct FeedPage {
     /// Rows exist that are committed but not yet safe to hand out, because an older
     /// transaction is still open: the caller should look again shortly.
     pub held_back: bool,
+}
+
+// ---------------------------------------------------------------- hazards and alerts
+
+/// A hazard event posted online (`POST /v1/hazards/{id}/events`): validated like a pushed
+/// one, folded at once, stored only if the fold accepts it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OnlineEvent {
+    pub input: shared_core::hazard::EventInput,
+    pub content_hash: String,
+    pub received_at: i64,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum OnlineOutcome {
+    /// Stored; the ticket after it.
+    Stored(Ticket),
+    /// This event id was already stored with the same content: the ticket as it is.
+    Duplicate(Ticket),
+    /// The fold refuses the event here and now; nothing was stored.
+    Rejected { code: RejectCode, message: String },
+    /// No ticket: the hazard was never reported (and the event is not a report).
+    UnknownHazard,
+    /// The event id is taken by other content.
+    IdConflict,
+}
+
+/// Filters of the tracker list. Scope first (what the caller may see), then the filters.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct HazardQuery {
+    /// Estates where the caller sees every ticket.
+    pub full: Vec<EstateId>,
+    /// Estates where the caller (an engineer) sees tickets assigned to them and open ones.
+    pub engineer: Vec<EstateId>,
+    /// Estates where the caller sees only the tickets they reported.
+    pub reporter: Vec<EstateId>,
+    pub user_id: Option<UserId>,
+    pub state: Option<HazardState>,
+    pub grade: Option<shared_core::hazard::Grade>,
+    pub category: Option<String>,
+    pub assignee: Option<UserId>,
+    /// Some(true): only overdue at `now`; Some(false): only not overdue.
+    pub overdue: Option<bool>,
+    pub now: i64,
+    /// Reported at or after (epoch ms).
+    pub from: Option<i64>,
+    /// Reported before (epoch ms).
+    pub to: Option<i64>,
+    /// Keyset paging: tickets strictly before this (reported_at, id), newest first.
+    pub before: Option<(i64, HazardId)>,
+    pub limit: usize,
+}
+
+/// A hazard event stored without a report yet (its report may still be on another handset).
+#[derive(Clone, Debug, PartialEq)]
+pub struct HeldEvent {
+    pub event_id: FactId,
+    pub hazard_id: HazardId,
+    pub estate_id: EstateId,
+    pub action: String,
+    pub user_id: UserId,
+    pub device_id: DeviceId,
+    pub received_at: i64,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewAlert {
+    pub id: AlertId,
+    pub estate_id: EstateId,
+    pub kind: String,
+    pub subject_id: String,
+    /// Raising the same key again is a no-op.
+    pub dedupe_key: String,
+    pub target: String,
+    pub recipient_id: Option<UserId>,
+    pub raised_at: i64,
+    pub data: Value,
+}
+
+/// Which alerts to list.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AlertQuery {
+    pub estate: EstateId,
+    /// Only alerts addressed to this user (guards and engineers); None: all of the estate.
+    pub recipient: Option<UserId>,
+    pub open_only: bool,
+    pub limit: usize,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum CloseAlert {
+    Closed(Alert),
+    AlreadyClosed(Alert),
+    NotFound,
 }
 
 // ---------------------------------------------------------------- the trait
@@ -539,6 +659,53 @@ pub trait Store: Send + Sync + 'static {
         before: Option<i64>,
         limit: usize,
     ) -> StoreResult<Vec<QuarantineEntry>>;
+
+    // hazards
+    /// The estate's hazard policy (the default when none was set).
+    async fn hazard_policy(&self, estate: EstateId) -> StoreResult<HazardPolicy>;
+    async fn set_hazard_policy(
+        &self,
+        estate: EstateId,
+        policy: &HazardPolicy,
+        now: i64,
+    ) -> StoreResult<()>;
+    /// Folds an online event in at its place and stores it only if accepted.
+    async fn post_hazard_event(&self, ev: OnlineEvent) -> StoreResult<OnlineOutcome>;
+    async fn get_hazard(&self, id: HazardId) -> StoreResult<Option<Ticket>>;
+    /// Tickets newest first, without their timelines.
+    async fn list_hazards(&self, q: &HazardQuery) -> StoreResult<Vec<Ticket>>;
+    /// What the statistics need, for tickets reported in [from, to).
+    async fn hazard_summaries(
+        &self,
+        estate: EstateId,
+        from: Option<i64>,
+        to: Option<i64>,
+    ) -> StoreResult<Vec<TicketSummary>>;
+    /// Events with no report, received before `received_before`, oldest first.
+    async fn held_hazard_events(
+        &self,
+        estate: EstateId,
+        received_before: i64,
+        limit: usize,
+    ) -> StoreResult<Vec<HeldEvent>>;
+    /// Every open ticket (for escalation), with timelines.
+    async fn open_hazards(&self) -> StoreResult<Vec<Ticket>>;
+    /// Does the user hold `role` in the (active) estate?
+    async fn has_role(&self, user: UserId, estate: EstateId, role: Role) -> StoreResult<bool>;
+
+    // alerts
+    /// Inserts alerts whose dedupe key is new; returns the estates that got any.
+    async fn raise_alerts(&self, alerts: &[NewAlert]) -> StoreResult<Vec<EstateId>>;
+    /// Newest first.
+    async fn list_alerts(&self, q: &AlertQuery) -> StoreResult<Vec<Alert>>;
+    async fn get_alert(&self, id: AlertId) -> StoreResult<Option<Alert>>;
+    async fn close_alert(
+        &self,
+        id: AlertId,
+        by: UserId,
+        comment: &str,
+        now: i64,
+    ) -> StoreResult<CloseAlert>;
 
     /// Forwards change notifications from other server instances into `hub` (PostgreSQL
     /// `LISTEN`); a no-op where there is only one instance.

@@ -5,8 +5,12 @@
 //! every transaction still running (see `pull`). Writes announce the estates they touched
 //! with `NOTIFY patrol_changes`, which `start_listener` forwards to this instance's hub.
 
+#[path = "postgres_hazards.rs"]
+mod hazards;
+
 use super::push_rules::{first_occurrences, mark_reused_seqs, plan_ack, settle_batch, Settled};
 use super::*;
+use shared_core::hazard::{HazardPolicy, Ticket, TicketSummary};
 use shared_core::validate::storable_text;
 use shared_core::wire::{ChangeOp, Timestamp};
 use shared_core::{ClockTrust, FactId, FactKind, Flag, Hlc};
@@ -193,11 +197,25 @@ impl PgStore {
         }
 
         let Settled {
-            statuses,
+            mut statuses,
             conflicts,
             held_now,
-            touched,
+            mut touched,
         } = settle_batch(&b, &inserted, &first_set, &stored_hash);
+
+        // Hazard events and their photos: refold the tickets they touch, in this
+        // transaction; an event the fold rejects at its place is answered `rejected`.
+        let new: Vec<usize> = firsts
+            .iter()
+            .copied()
+            .filter(|i| inserted.contains(&b.facts[*i].record.id))
+            .collect();
+        touched.extend(
+            crate::storage::hazards::after_push(&mut hazards::Tx(&mut tx), &b, &new, &mut statuses)
+                .await?,
+        );
+        touched.sort();
+        touched.dedup();
 
         // Quarantine every refused change, with the raw JSON and the reason.
         let quarantined: Vec<&PreparedRejection> =
@@ -952,6 +970,7 @@ impl Store for PgStore {
                 items.push(fact_item(r)?);
             }
         }
+        items.extend(hazards::pull_hazards_and_alerts(&mut tx, scope, after, xmin, take).await?);
         items.sort_by_key(|i| i.pos);
         let visible_more = items.len() > limit;
         items.truncate(limit);
@@ -978,6 +997,8 @@ impl Store for PgStore {
             .bind(scope.user_id.0)
             .fetch_one(&mut *tx)
             .await?;
+        let held_back = held_back
+            || (!visible_more && hazards::hazards_held_back(&mut tx, scope, after, xmin).await?);
         let has_more = visible_more || held_back;
         tx.rollback().await?;
         Ok(FeedPage {
@@ -1078,6 +1099,67 @@ impl Store for PgStore {
                 })
             })
             .collect()
+    }
+
+    async fn hazard_policy(&self, estate: EstateId) -> StoreResult<HazardPolicy> {
+        self.hz_policy(estate).await
+    }
+    async fn set_hazard_policy(
+        &self,
+        estate: EstateId,
+        policy: &HazardPolicy,
+        now: i64,
+    ) -> StoreResult<()> {
+        self.hz_set_policy(estate, policy, now).await
+    }
+    async fn post_hazard_event(&self, ev: OnlineEvent) -> StoreResult<OnlineOutcome> {
+        self.hz_post(ev).await
+    }
+    async fn get_hazard(&self, id: HazardId) -> StoreResult<Option<Ticket>> {
+        self.hz_get(id).await
+    }
+    async fn list_hazards(&self, q: &HazardQuery) -> StoreResult<Vec<Ticket>> {
+        self.hz_list(q).await
+    }
+    async fn hazard_summaries(
+        &self,
+        estate: EstateId,
+        from: Option<i64>,
+        to: Option<i64>,
+    ) -> StoreResult<Vec<TicketSummary>> {
+        self.hz_summaries(estate, from, to).await
+    }
+    async fn held_hazard_events(
+        &self,
+        estate: EstateId,
+        received_before: i64,
+        limit: usize,
+    ) -> StoreResult<Vec<HeldEvent>> {
+        self.hz_held(estate, received_before, limit).await
+    }
+    async fn open_hazards(&self) -> StoreResult<Vec<Ticket>> {
+        self.hz_open().await
+    }
+    async fn has_role(&self, user: UserId, estate: EstateId, role: Role) -> StoreResult<bool> {
+        self.hz_has_role(user, estate, role).await
+    }
+    async fn raise_alerts(&self, alerts: &[NewAlert]) -> StoreResult<Vec<EstateId>> {
+        self.al_raise(alerts).await
+    }
+    async fn list_alerts(&self, q: &AlertQuery) -> StoreResult<Vec<Alert>> {
+        self.al_list(q).await
+    }
+    async fn get_alert(&self, id: AlertId) -> StoreResult<Option<Alert>> {
+        self.al_get(id).await
+    }
+    async fn close_alert(
+        &self,
+        id: AlertId,
+        by: UserId,
+        comment: &str,
+        now: i64,
+    ) -> StoreResult<CloseAlert> {
+        self.al_close(id, by, comment, now).await
     }
 
     async fn start_listener(&self, hub: ChangeHub) -> StoreResult<()> {

@@ -1,8 +1,12 @@
 //! SQLite storage: the embedded default. WAL journal, one writer connection (SQLite allows
 //! one writer at a time; queueing in the pool is fairer than busy-waiting), several readers.
 
+#[path = "sqlite_hazards.rs"]
+mod hazards;
+
 use super::push_rules::{first_occurrences, mark_reused_seqs, plan_ack, settle_batch, Settled};
 use super::*;
+use shared_core::hazard::{HazardPolicy, Ticket, TicketSummary};
 use shared_core::wire::{ChangeOp, Timestamp};
 use shared_core::{ClockTrust, FactId, FactKind, Flag, Hlc};
 use sqlx::sqlite::{
@@ -632,11 +636,25 @@ impl Store for SqliteStore {
         }
 
         let Settled {
-            statuses,
+            mut statuses,
             conflicts,
             held_now,
-            touched,
+            mut touched,
         } = settle_batch(&b, &inserted, &first_set, &stored_hash);
+
+        // Hazard events and their photos: refold the tickets they touch, in this
+        // transaction; an event the fold rejects at its place is answered `rejected`.
+        let new: Vec<usize> = firsts
+            .iter()
+            .copied()
+            .filter(|i| inserted.contains(&b.facts[*i].record.id))
+            .collect();
+        touched.extend(
+            crate::storage::hazards::after_push(&mut hazards::Tx(&mut tx), &b, &new, &mut statuses)
+                .await?,
+        );
+        touched.sort();
+        touched.dedup();
 
         // Quarantine every refused change, with the raw JSON and the reason.
         let quarantined: Vec<&PreparedRejection> =
@@ -775,6 +793,7 @@ impl Store for SqliteStore {
                 });
             }
         }
+        items.extend(hazards::pull_hazards_and_alerts(&mut conn, scope, after, take).await?);
         conn.rollback().await?;
         items.sort_by_key(|i| i.pos);
         let has_more = items.len() > limit;
@@ -838,6 +857,67 @@ impl Store for SqliteStore {
             .fetch_one(&self.reader)
             .await?;
         Ok(n as u64)
+    }
+
+    async fn hazard_policy(&self, estate: EstateId) -> StoreResult<HazardPolicy> {
+        self.hz_policy(estate).await
+    }
+    async fn set_hazard_policy(
+        &self,
+        estate: EstateId,
+        policy: &HazardPolicy,
+        now: i64,
+    ) -> StoreResult<()> {
+        self.hz_set_policy(estate, policy, now).await
+    }
+    async fn post_hazard_event(&self, ev: OnlineEvent) -> StoreResult<OnlineOutcome> {
+        self.hz_post(ev).await
+    }
+    async fn get_hazard(&self, id: HazardId) -> StoreResult<Option<Ticket>> {
+        self.hz_get(id).await
+    }
+    async fn list_hazards(&self, q: &HazardQuery) -> StoreResult<Vec<Ticket>> {
+        self.hz_list(q).await
+    }
+    async fn hazard_summaries(
+        &self,
+        estate: EstateId,
+        from: Option<i64>,
+        to: Option<i64>,
+    ) -> StoreResult<Vec<TicketSummary>> {
+        self.hz_summaries(estate, from, to).await
+    }
+    async fn held_hazard_events(
+        &self,
+        estate: EstateId,
+        received_before: i64,
+        limit: usize,
+    ) -> StoreResult<Vec<HeldEvent>> {
+        self.hz_held(estate, received_before, limit).await
+    }
+    async fn open_hazards(&self) -> StoreResult<Vec<Ticket>> {
+        self.hz_open().await
+    }
+    async fn has_role(&self, user: UserId, estate: EstateId, role: Role) -> StoreResult<bool> {
+        self.hz_has_role(user, estate, role).await
+    }
+    async fn raise_alerts(&self, alerts: &[NewAlert]) -> StoreResult<Vec<EstateId>> {
+        self.al_raise(alerts).await
+    }
+    async fn list_alerts(&self, q: &AlertQuery) -> StoreResult<Vec<Alert>> {
+        self.al_list(q).await
+    }
+    async fn get_alert(&self, id: AlertId) -> StoreResult<Option<Alert>> {
+        self.al_get(id).await
+    }
+    async fn close_alert(
+        &self,
+        id: AlertId,
+        by: UserId,
+        comment: &str,
+        now: i64,
+    ) -> StoreResult<CloseAlert> {
+        self.al_close(id, by, comment, now).await
     }
 
     async fn list_quarantine(

@@ -2,6 +2,7 @@
 //! batches built by hand the way the service would prepare them.
 
 use serde_json::{json, Value};
+use shared_core::hazard::PhotoRole;
 use shared_core::validate::{content_hash, ValidChange};
 use shared_core::wire::{
     ChangeStatus, EstateRecord, FactRecord, PushResponse, RejectCode, Timestamp,
@@ -11,8 +12,8 @@ use shared_core::{
 };
 use std::time::{Duration, Instant};
 use sync_server::storage::{
-    DeviceUpsert, DynStore, FeedItem, FeedPos, FeedScope, NewUser, PreparedBatch, PreparedFact,
-    PreparedRejection, PushOutcome,
+    DeviceUpsert, DynStore, FeedItem, FeedPos, FeedScope, HazardAttach, NewUser, PreparedBatch,
+    PreparedFact, PreparedRejection, PushOutcome,
 };
 
 /// "Now" for every test: 2025-11-22T08:26:40Z. Times are passed in, never read.
@@ -68,6 +69,8 @@ pub async fn device(store: &DynStore, user: UserId) -> DeviceId {
 pub struct TestFact {
     pub record: FactRecord,
     pub hash: String,
+    /// What the service would have read from a hazard event or photo.
+    pub hazard: Option<HazardAttach>,
 }
 
 impl TestFact {
@@ -117,7 +120,62 @@ impl TestFact {
         let mut f = TestFact {
             record,
             hash: String::new(),
+            hazard: None,
         };
+        f.rehash();
+        f
+    }
+
+    /// A `hazard_event` with `data` (which must name the hazard and action), at `hlc_ms`,
+    /// by a user holding `roles`; parsed as the service would.
+    pub fn hazard_event(
+        estate: EstateId,
+        device: DeviceId,
+        user: UserId,
+        seq: u64,
+        hlc_ms: i64,
+        roles: &[Role],
+        mut data: Value,
+    ) -> Self {
+        data["estate_id"] = json!(estate);
+        let mut f = TestFact::new(estate, device, user, seq);
+        let r = &mut f.record;
+        r.kind = FactKind::HazardEvent;
+        r.hlc = Hlc::new(hlc_ms as u64, 0);
+        r.hlc_sent = None;
+        r.flags = vec![];
+        r.recorded_at = Timestamp(hlc_ms);
+        r.trusted_at = Timestamp(hlc_ms);
+        r.data = data;
+        let parsed = shared_core::hazard::parse_event(&r.data).expect("a well-formed event");
+        f.hazard = Some(HazardAttach::Event {
+            parsed,
+            roles: roles.to_vec(),
+        });
+        f.rehash();
+        f
+    }
+
+    /// A photo of a hazard event, with its evidence role.
+    pub fn hazard_photo(
+        estate: EstateId,
+        device: DeviceId,
+        user: UserId,
+        seq: u64,
+        event: FactId,
+        role: PhotoRole,
+    ) -> Self {
+        let mut f = TestFact::new(estate, device, user, seq);
+        let sha = format!("{:064x}", seq);
+        let r = &mut f.record;
+        r.kind = FactKind::Photo;
+        r.data = json!({"estate_id": estate, "sha256": sha, "bytes": 1000, "mime": "image/jpeg",
+                        "subject": {"kind": "hazard_event", "id": event}, "role": role.as_str()});
+        f.hazard = Some(HazardAttach::Photo {
+            event_id: event,
+            role,
+            sha256: sha,
+        });
         f.rehash();
         f
     }
@@ -247,6 +305,7 @@ impl Batch {
                         index,
                         record: self.stamp(f),
                         content_hash: f.hash.clone(),
+                        hazard: f.hazard.clone(),
                     });
                     raw_by_index.push(Some(f.raw()));
                 }
@@ -287,6 +346,7 @@ pub fn scope_full(user: UserId, estates: &[EstateId]) -> FeedScope {
         user_id: user,
         full: estates.to_vec(),
         own: vec![],
+        engineer: vec![],
     }
 }
 

@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod concurrency;
 pub mod fixtures;
 pub mod harness;
+pub mod hazards;
 pub mod property;
 pub mod pull;
 pub mod push;

@@ -97,6 +97,7 @@ pub async fn pull_scope_paging_and_tombstones(store: DynStore) {
         user_id: u1,
         full: vec![],
         own: vec![a.id],
+        engineer: vec![],
     };
     let mine = drain(&store, &own, FeedPos::default(), 100).await;
     assert_eq!(ids_of(&mine, "estates"), vec![a.id.to_string()]);
@@ -113,6 +114,7 @@ pub async fn pull_scope_paging_and_tombstones(store: DynStore) {
         user_id: u1,
         full: vec![a.id],
         own: vec![b.id],
+        engineer: vec![],
     };
     let m = drain(&store, &mixed, FeedPos::default(), 100).await;
     assert_eq!(
@@ -125,6 +127,7 @@ pub async fn pull_scope_paging_and_tombstones(store: DynStore) {
         user_id: u2,
         full: vec![],
         own: vec![b.id],
+        engineer: vec![],
     };
     let m = drain(&store, &u2_b, FeedPos::default(), 100).await;
     assert_eq!(ids_of(&m, "facts"), vec![in_b.record.id.to_string()]);
