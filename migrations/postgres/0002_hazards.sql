@@ -41,7 +41,7 @@ CREATE INDEX hazard_photos_event ON hazard_photos (event_id);
 CREATE TABLE hazards (
     id           UUID PRIMARY KEY,
     estate_id    UUID NOT NULL,
-    code         TEXT NOT NULL UNIQUE,
+    code         TEXT NOT NULL,
     state        TEXT NOT NULL,
     grade        TEXT NOT NULL,
     category     TEXT NOT NULL,
@@ -56,6 +56,8 @@ CREATE TABLE hazards (
     feed_txid    BIGINT NOT NULL DEFAULT (pg_current_xact_id()::text::bigint),
     feed_seq     BIGINT NOT NULL DEFAULT nextval('feed_seq')
 );
+-- Codes are numbered per estate and day, so unique within an estate.
+CREATE UNIQUE INDEX hazards_code ON hazards (estate_id, code);
 CREATE INDEX hazards_list ON hazards (estate_id, reported_at, id);
 CREATE INDEX hazards_feed ON hazards (estate_id, feed_txid, feed_seq);
 CREATE INDEX hazards_open_due ON hazards (state, due_at);

@@ -63,6 +63,12 @@ pub struct Config {
     pub max_pull_limit: usize,
     /// Longest `wait` a pull may ask for, in seconds.
     pub max_pull_wait_secs: u64,
+    /// How often the hazard escalation sweep runs, in seconds
+    /// (`PATROL_ESCALATION_INTERVAL_SECS`).
+    pub escalation_interval_secs: u64,
+    /// A hazard event with no report for longer than this is listed for managers as held
+    /// (`PATROL_HAZARD_HELD_AFTER_SECS`).
+    pub hazard_held_after_secs: u64,
     pub log_format: LogFormat,
 }
 
@@ -83,6 +89,8 @@ impl Default for Config {
             default_pull_limit: 1_000,
             max_pull_limit: 5_000,
             max_pull_wait_secs: 60,
+            escalation_interval_secs: 60,
+            hazard_held_after_secs: 86_400,
             log_format: LogFormat::Text,
         }
     }
@@ -123,6 +131,10 @@ impl Config {
             self.access_token_ttl_secs >= 30,
             "access_token_ttl_secs must be at least 30"
         );
+        anyhow::ensure!(
+            self.escalation_interval_secs > 0,
+            "escalation_interval_secs must be positive"
+        );
         Ok(())
     }
 
@@ -156,6 +168,24 @@ mod tests {
             assert_eq!(c.max_clock_drift_ms, 7000);
             assert_eq!(c.database_url(), "sqlite:///var/lib/patrol/patrol-sync.db");
             assert_eq!(c.max_batch_changes, 1000);
+            Ok(())
+        });
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)]
+    fn hazard_timings_have_defaults_and_follow_the_environment() {
+        figment::Jail::expect_with(|jail| {
+            let c = Config::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(c.escalation_interval_secs, 60);
+            assert_eq!(c.hazard_held_after_secs, 86_400);
+            jail.set_env("PATROL_ESCALATION_INTERVAL_SECS", "15");
+            jail.set_env("PATROL_HAZARD_HELD_AFTER_SECS", "3600");
+            let c = Config::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(c.escalation_interval_secs, 15);
+            assert_eq!(c.hazard_held_after_secs, 3600);
+            jail.set_env("PATROL_ESCALATION_INTERVAL_SECS", "0");
+            assert!(Config::load(None).is_err());
             Ok(())
         });
     }

@@ -6,6 +6,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::{json, Value};
+use shared_core::wire::RejectCode;
 
 #[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct FieldError {
@@ -52,6 +53,12 @@ pub enum AppError {
     MustReset(String),
     #[error("service unavailable: {0}")]
     Unavailable(String),
+    /// A hazard event refused online, with the code a push would have answered.
+    #[error("hazard event rejected ({}): {message}", code.as_str())]
+    HazardRejected { code: RejectCode, message: String },
+    /// An alert that is already closed.
+    #[error("alert already closed: {0}")]
+    AlertClosed(String),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -68,6 +75,67 @@ impl From<StoreError> for AppError {
 }
 
 pub type AppResult<T> = Result<T, AppError>;
+
+/// The problem slug of a rejection code: its name with `-` for `_`, so a client reads the
+/// same code online (`/problems/role-forbidden`, `code: "role_forbidden"`) as through sync.
+pub fn reject_slug(code: RejectCode) -> &'static str {
+    match code {
+        RejectCode::NotAnObject => "not-an-object",
+        RejectCode::MissingField => "missing-field",
+        RejectCode::WrongType => "wrong-type",
+        RejectCode::UnknownKind => "unknown-kind",
+        RejectCode::InvalidId => "invalid-id",
+        RejectCode::InvalidSeq => "invalid-seq",
+        RejectCode::InvalidHlc => "invalid-hlc",
+        RejectCode::InvalidTimestamp => "invalid-timestamp",
+        RejectCode::InvalidAge => "invalid-age",
+        RejectCode::UnknownEstate => "unknown-estate",
+        RejectCode::InvalidText => "invalid-text",
+        RejectCode::IdConflict => "id-conflict",
+        RejectCode::InvalidValue => "invalid-value",
+        RejectCode::InvalidTransition => "invalid-transition",
+        RejectCode::RoleForbidden => "role-forbidden",
+        RejectCode::NotAssignee => "not-assignee",
+        RejectCode::EvidenceRequired => "evidence-required",
+        RejectCode::SelfVerification => "self-verification",
+        RejectCode::PlanRequired => "plan-required",
+        RejectCode::DueInPast => "due-in-past",
+        RejectCode::AlreadyReported => "already-reported",
+        RejectCode::NotReported => "not-reported",
+        RejectCode::UnknownAssignee => "unknown-assignee",
+    }
+}
+
+/// Who may not (403), what collides with the ticket as it is (409), what is wrong with the
+/// event itself (422).
+fn reject_status(code: RejectCode) -> StatusCode {
+    match code {
+        RejectCode::RoleForbidden | RejectCode::NotAssignee | RejectCode::SelfVerification => {
+            StatusCode::FORBIDDEN
+        }
+        RejectCode::InvalidTransition | RejectCode::AlreadyReported | RejectCode::IdConflict => {
+            StatusCode::CONFLICT
+        }
+        _ => StatusCode::UNPROCESSABLE_ENTITY,
+    }
+}
+
+fn reject_title(code: RejectCode) -> &'static str {
+    match code {
+        RejectCode::RoleForbidden => "Your role may not take this action",
+        RejectCode::NotAssignee => "Only the assignee may take this action",
+        RejectCode::SelfVerification => "The person who fixed it may not verify it",
+        RejectCode::InvalidTransition => "The action is not allowed in the ticket's state",
+        RejectCode::AlreadyReported => "The hazard is already reported",
+        RejectCode::IdConflict => "The event id is taken by other content",
+        RejectCode::EvidenceRequired => "A required photo is missing",
+        RejectCode::PlanRequired => "A major hazard needs its rectification plan",
+        RejectCode::DueInPast => "The due date is not in the future",
+        RejectCode::UnknownAssignee => "The assignee is not an engineer of the estate",
+        RejectCode::NotReported => "The hazard is not reported",
+        _ => "The hazard event is not valid",
+    }
+}
 
 impl AppError {
     /// The stable problem `type` slug (documented in docs/PROTOCOL.md).
@@ -89,6 +157,8 @@ impl AppError {
             AppError::InvalidCursor(_) => "invalid-cursor",
             AppError::MustReset(_) => "must-reset",
             AppError::Unavailable(_) => "unavailable",
+            AppError::HazardRejected { code, .. } => reject_slug(*code),
+            AppError::AlertClosed(_) => "alert-closed",
             AppError::Internal(_) => "internal",
         }
     }
@@ -109,6 +179,8 @@ impl AppError {
             AppError::BatchTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::MustReset(_) => StatusCode::GONE,
             AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::HazardRejected { code, .. } => reject_status(*code),
+            AppError::AlertClosed(_) => StatusCode::CONFLICT,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -131,6 +203,8 @@ impl AppError {
             AppError::InvalidCursor(_) => "The cursor is not valid",
             AppError::MustReset(_) => "The cursor can no longer be used",
             AppError::Unavailable(_) => "Service unavailable",
+            AppError::HazardRejected { code, .. } => reject_title(*code),
+            AppError::AlertClosed(_) => "The alert is already closed",
             AppError::Internal(_) => "Internal server error",
         }
     }
@@ -163,6 +237,8 @@ impl AppError {
                 "{m}; start again with an empty cursor and keep your unpushed facts"
             ),
             AppError::Unavailable(_) => "the database is unreachable; retry later".into(),
+            AppError::HazardRejected { message, .. } => message.clone(),
+            AppError::AlertClosed(m) => m.clone(),
             AppError::Internal(_) => "something went wrong on the server; it has been logged".into(),
         }
     }
@@ -185,6 +261,7 @@ impl AppError {
                 body["max_bytes"] = json!(max_bytes);
             }
             AppError::Forbidden(m) => body["missing"] = json!(m),
+            AppError::HazardRejected { code, .. } => body["code"] = json!(code.as_str()),
             _ => {}
         }
         body
@@ -242,6 +319,43 @@ mod tests {
     }
 
     #[test]
+    fn hazard_rejections_carry_their_code() {
+        let e = AppError::HazardRejected {
+            code: RejectCode::RoleForbidden,
+            message: "a guard may not assign".into(),
+        };
+        let b = e.body();
+        assert_eq!(b["type"], "/problems/role-forbidden");
+        assert_eq!(b["status"], 403);
+        assert_eq!(b["code"], "role_forbidden");
+        assert_eq!(b["detail"], "a guard may not assign");
+        for (code, status) in [
+            (RejectCode::NotAssignee, 403),
+            (RejectCode::SelfVerification, 403),
+            (RejectCode::InvalidTransition, 409),
+            (RejectCode::AlreadyReported, 409),
+            (RejectCode::IdConflict, 409),
+            (RejectCode::EvidenceRequired, 422),
+            (RejectCode::PlanRequired, 422),
+            (RejectCode::DueInPast, 422),
+            (RejectCode::MissingField, 422),
+            (RejectCode::WrongType, 422),
+            (RejectCode::InvalidValue, 422),
+            (RejectCode::InvalidTimestamp, 422),
+            (RejectCode::UnknownAssignee, 422),
+            (RejectCode::NotReported, 422),
+        ] {
+            let e = AppError::HazardRejected {
+                code,
+                message: String::new(),
+            };
+            assert_eq!(e.status().as_u16(), status, "{}", code.as_str());
+            assert_eq!(e.slug(), code.as_str().replace('_', "-"));
+        }
+        assert_eq!(AppError::AlertClosed("x".into()).status().as_u16(), 409);
+    }
+
+    #[test]
     fn internal_details_never_reach_the_client() {
         let b = AppError::Internal(anyhow::anyhow!("password=hunter2 at db")).body();
         assert!(!b.to_string().contains("hunter2"));
@@ -259,6 +373,9 @@ pub struct Problem {
     pub detail: String,
     /// Validation errors, one per field.
     pub errors: Option<Vec<FieldError>>,
+    /// With a hazard event's rejection: the rejection code, as a push would answer it
+    /// (`role_forbidden`, `evidence_required`, ...).
+    pub code: Option<String>,
     /// With `batch-too-large`: the limits.
     pub max_changes: Option<usize>,
     pub max_bytes: Option<usize>,

@@ -73,6 +73,7 @@ impl Application {
         let state = self.state.clone();
         let stop = state.shutdown.clone();
         tokio::spawn(prune_tombstones_periodically(state.clone()));
+        tokio::spawn(escalate_hazards_periodically(state.clone()));
         let app = router(state);
         axum::serve(self.listener, app)
             .with_graceful_shutdown(async move {
@@ -99,6 +100,24 @@ async fn prune_tombstones_periodically(state: AppState) {
             Ok(0) => {}
             Ok(n) => tracing::info!(removed = n, "pruned tombstones"),
             Err(e) => tracing::warn!(error = %e, "pruning tombstones failed"),
+        }
+    }
+}
+
+/// Raises hazard escalation alerts every `escalation_interval_secs`. Idempotent (one alert
+/// per ticket, due date and step), so every instance may run it.
+async fn escalate_hazards_periodically(state: AppState) {
+    let secs = state.config.escalation_interval_secs.max(1);
+    let mut tick = tokio::time::interval(Duration::from_secs(secs));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = state.shutdown.cancelled() => return,
+        }
+        if let Err(e) = crate::services::hazards::escalate(&state.store, &state.hub, now_ms()).await
+        {
+            tracing::warn!(error = %e, "hazard escalation sweep failed");
         }
     }
 }

@@ -183,6 +183,13 @@ fn action_phrase(action: Action) -> &'static str {
 }
 
 /// A report before any ticket: it creates the ticket, or is rejected.
+/// Why a report would not open its ticket (role, evidence, shape), or `None` if it would.
+/// The fold gives no ticket, and so no timeline, for a refused report: this names the
+/// reason, for answering the one who sent it.
+pub fn report_rejection(ev: &EventInput, policy: &HazardPolicy) -> Option<Rejection> {
+    open_ticket(ev, policy).err()
+}
+
 fn open_ticket(ev: &EventInput, policy: &HazardPolicy) -> Result<Ticket, Rejection> {
     let EventBody::Report {
         grade,

@@ -14,7 +14,7 @@ mod parse;
 mod stats;
 
 pub use escalation::{escalations_due, EscalationDue};
-pub use fold::{allowed_roles, fold, ticket_code};
+pub use fold::{allowed_roles, fold, report_rejection, ticket_code};
 pub use parse::parse_event;
 pub use stats::{stats, HazardStats, TicketSummary};
 

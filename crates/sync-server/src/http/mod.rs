@@ -2,9 +2,11 @@
 //! is built apart from serving, so tests can call it without a socket.
 
 pub mod admin;
+pub mod alerts;
 pub mod auth;
 pub mod devices;
 pub mod extract;
+pub mod hazards;
 pub mod health;
 pub mod sync;
 
@@ -59,6 +61,8 @@ pub fn router(state: AppState) -> Router {
         .merge(sync::routes())
         .merge(admin::routes())
         .merge(devices::routes())
+        .merge(hazards::routes())
+        .merge(alerts::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed })
         .layer(middleware::from_fn_with_state(state.clone(), hlc_header))

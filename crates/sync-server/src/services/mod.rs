@@ -2,4 +2,5 @@
 
 pub mod auth;
 pub mod cursor;
+pub mod hazards;
 pub mod sync;

@@ -134,7 +134,10 @@ pub fn hazard_meaning(
                 .get(&c.estate_id)
                 .map(|r| r.iter().copied().collect())
                 .unwrap_or_default();
-            Ok(Some(HazardAttach::Event { parsed, roles }))
+            Ok(Some(HazardAttach::Event {
+                parsed: Box::new(parsed),
+                roles,
+            }))
         }
         FactKind::Photo => Ok(photo_link(&c.data)),
         _ => Ok(None),

@@ -9,7 +9,7 @@ use super::{FactStatus, HazardAttach, PreparedBatch, StoreError, StoreResult};
 use async_trait::async_trait;
 use chrono::TimeZone;
 use shared_core::hazard::{
-    fold, ticket_code, Action, EventInput, EventStatus, HazardPolicy, Ticket,
+    fold, report_rejection, ticket_code, Action, EventInput, EventStatus, HazardPolicy, Ticket,
 };
 use shared_core::wire::{ChangeStatus, RejectCode};
 use shared_core::{EstateId, FactId, HazardId, Role};
@@ -87,9 +87,8 @@ pub async fn refresh(
             continue;
         };
         let estate = ticket_estate(evs);
-        if !policies.contains_key(&estate) {
-            let p = tx.policy(estate).await?;
-            policies.insert(estate, p);
+        if let std::collections::hash_map::Entry::Vacant(slot) = policies.entry(estate) {
+            slot.insert(tx.policy(estate).await?);
         }
         let Some(mut t) = fold(evs, &policies[&estate]) else {
             continue;
@@ -272,18 +271,14 @@ pub async fn post_online(
             })
         }
         None => {
-            // A report the fold did not accept leaves no ticket: say why, from a fold of
-            // the report alone.
-            let alone = fold(std::slice::from_ref(&ev.input), &policy);
-            let (code, message) = alone
-                .as_ref()
-                .and_then(|t| t.entry(ev.input.id))
-                .map(|e| (e.code, e.reason.clone()))
-                .unwrap_or((None, None));
-            let _ = alone;
+            // A report the fold did not accept leaves no ticket (and no timeline): ask
+            // why of the report itself.
+            let why = report_rejection(&ev.input, &policy);
             return Ok(OnlineOutcome::Rejected {
-                code: code.unwrap_or(RejectCode::InvalidTransition),
-                message: message.unwrap_or_else(|| "the report was not accepted".into()),
+                code: why
+                    .as_ref()
+                    .map_or(RejectCode::InvalidTransition, |r| r.code),
+                message: why.map_or_else(|| "the report was not accepted".into(), |r| r.message),
             });
         }
     }

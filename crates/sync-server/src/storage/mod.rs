@@ -181,7 +181,7 @@ pub struct PreparedFact {
 pub enum HazardAttach {
     /// A `hazard_event`, with the pusher's roles in its estate.
     Event {
-        parsed: ParsedEvent,
+        parsed: Box<ParsedEvent>,
         roles: Vec<Role>,
     },
     /// A `photo` whose subject is a hazard event: evidence for it.

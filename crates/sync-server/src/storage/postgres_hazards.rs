@@ -91,7 +91,7 @@ impl HazardTx for Tx<'_> {
     }
 
     async fn load_events(&mut self, hazards: &[HazardId]) -> StoreResult<Vec<EventInput>> {
-        load_events_on(&mut **self.0, hazards).await
+        load_events_on(self.0, hazards).await
     }
 
     async fn event_hash(&mut self, id: FactId) -> StoreResult<Option<String>> {
@@ -104,7 +104,7 @@ impl HazardTx for Tx<'_> {
     }
 
     async fn policy(&mut self, estate: EstateId) -> StoreResult<HazardPolicy> {
-        policy_on(&mut **self.0, estate).await
+        policy_on(self.0, estate).await
     }
 
     async fn existing_codes(

@@ -154,7 +154,7 @@ impl HazardTx for Tx<'_> {
     }
 
     async fn load_events(&mut self, ids: &[HazardId]) -> StoreResult<Vec<EventInput>> {
-        load_events_on(&mut **self.0, ids).await
+        load_events_on(self.0, ids).await
     }
 
     async fn event_hash(&mut self, id: FactId) -> StoreResult<Option<String>> {
@@ -167,7 +167,7 @@ impl HazardTx for Tx<'_> {
     }
 
     async fn policy(&mut self, estate: EstateId) -> StoreResult<HazardPolicy> {
-        policy_on(&mut **self.0, estate).await
+        policy_on(self.0, estate).await
     }
 
     async fn existing_codes(&mut self, ids: &[HazardId]) -> StoreResult<HashMap<HazardId, String>> {

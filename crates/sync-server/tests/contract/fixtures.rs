@@ -149,7 +149,7 @@ impl TestFact {
         r.data = data;
         let parsed = shared_core::hazard::parse_event(&r.data).expect("a well-formed event");
         f.hazard = Some(HazardAttach::Event {
-            parsed,
+            parsed: Box::new(parsed),
             roles: roles.to_vec(),
         });
         f.rehash();

@@ -345,8 +345,7 @@ pub async fn late_cancel_wins_and_held_events_fold_in(store: DynStore) {
     .await;
     let last = items
         .iter()
-        .filter(|i| i.change.collection == "hazards" && i.change.id == h.to_string())
-        .next_back()
+        .rfind(|i| i.change.collection == "hazards" && i.change.id == h.to_string())
         .expect("the ticket is in the supervisor's feed");
     assert_eq!(last.change.op, ChangeOp::Put);
     assert_eq!(last.change.data.as_ref().unwrap()["state"], "cancelled");
@@ -481,7 +480,47 @@ pub async fn online_events_are_stored_only_when_accepted(store: DynStore) {
     let t = w.ticket(h).await;
     assert_eq!(t.timeline.len(), 2, "only the accepted events are stored");
     assert_eq!(t.state, HazardState::Assigned);
-    assert_eq!(t.code, t.code.clone());
+
+    // A report the fold refuses names its own reason (no ticket, so no timeline).
+    let bare = online(
+        &w,
+        &w.guard,
+        HazardId::new_v7(),
+        T0,
+        json!({"action": "report", "grade": "general", "category": "water", "title": "Leak"}),
+        vec![],
+    );
+    assert!(matches!(
+        w.store.post_hazard_event(bare).await.unwrap(),
+        OnlineOutcome::Rejected { code: RejectCode::EvidenceRequired, .. }
+    ));
+
+    // Codes are numbered per estate and day: another estate starts at 0001 too.
+    let other = estate(&w.store, "Garden Court").await.id;
+    let g = who(&w.store, other, "guard-gc", &[Role::Guard]).await;
+    let mut r = online(
+        &w,
+        &g,
+        HazardId::new_v7(),
+        T0,
+        json!({"action": "report", "grade": "general", "category": "water", "title": "Leak"}),
+        vec![PhotoRef {
+            id: FactId::new_v7(),
+            role: PhotoRole::Before,
+            sha256: "cd".repeat(32),
+            received: false,
+        }],
+    );
+    r.input.estate_id = other;
+    r.input.data["estate_id"] = json!(other);
+    match w.store.post_hazard_event(r).await.unwrap() {
+        OnlineOutcome::Stored(t2) => {
+            assert_eq!(&t2.code[..12], &t.code[..12], "same day");
+            assert!(t2.code.ends_with("-0001"), "{} in another estate", t2.code);
+            assert!(t.code.ends_with("-0001"), "{}", t.code);
+        }
+        other => panic!("a report in another estate: {other:?}"),
+    }
 }
 
 pub async fn hazard_pull_and_list_scopes(store: DynStore) {
