@@ -688,7 +688,7 @@ pub trait Store: Send + Sync + 'static {
         received_before: i64,
         limit: usize,
     ) -> StoreResult<Vec<HeldEvent>>;
-    /// Every open ticket (for escalation), with timelines.
+    /// Every open ticket (for escalation), without timelines.
     async fn open_hazards(&self) -> StoreResult<Vec<Ticket>>;
     /// Does the user hold `role` in the (active) estate?
     async fn has_role(&self, user: UserId, estate: EstateId, role: Role) -> StoreResult<bool>;

@@ -323,7 +323,7 @@ impl PgStore {
 
     pub(super) async fn hz_list(&self, q: &HazardQuery) -> StoreResult<Vec<Ticket>> {
         let mut qb = QueryBuilder::<Postgres>::new(
-            "SELECT ticket - 'timeline' AS ticket FROM hazards WHERE (false",
+            "SELECT jsonb_set(ticket, '{timeline}', '[]'::jsonb) AS ticket FROM hazards WHERE (false",
         );
         let me = q.user_id.map(|u| u.0).unwrap_or_default();
         if !q.full.is_empty() {
@@ -386,12 +386,7 @@ impl PgStore {
         qb.push(" ORDER BY reported_at DESC, id DESC LIMIT ")
             .push_bind(q.limit as i64);
         let rows: Vec<serde_json::Value> = qb.build_query_scalar().fetch_all(&self.pool).await?;
-        rows.into_iter()
-            .map(|mut v| {
-                v["timeline"] = serde_json::Value::Array(vec![]);
-                ticket_from_value(v)
-            })
-            .collect()
+        rows.into_iter().map(ticket_from_value).collect()
     }
 
     pub(super) async fn hz_summaries(
@@ -450,7 +445,8 @@ impl PgStore {
 
     pub(super) async fn hz_open(&self) -> StoreResult<Vec<Ticket>> {
         let rows: Vec<serde_json::Value> = sqlx::query_scalar(
-            "SELECT ticket FROM hazards WHERE state NOT IN ('closed', 'cancelled') ORDER BY due_at",
+            "SELECT jsonb_set(ticket, '{timeline}', '[]'::jsonb) FROM hazards
+             WHERE state NOT IN ('closed', 'cancelled') ORDER BY due_at",
         )
         .fetch_all(&self.pool)
         .await?;

@@ -310,7 +310,7 @@ impl SqliteStore {
 
     pub(super) async fn hz_list(&self, q: &HazardQuery) -> StoreResult<Vec<Ticket>> {
         let mut qb = QueryBuilder::<Sqlite>::new(
-            "SELECT json_remove(ticket, '$.timeline') AS ticket FROM hazards WHERE (0",
+            "SELECT json_set(ticket, '$.timeline', json('[]')) AS ticket FROM hazards WHERE (0",
         );
         let me = q.user_id.map(id_str).unwrap_or_default();
         if !q.full.is_empty() {
@@ -375,14 +375,7 @@ impl SqliteStore {
             .build_query_scalar::<String>()
             .fetch_all(&self.reader)
             .await?;
-        rows.iter()
-            .map(|s| {
-                let mut v: serde_json::Value =
-                    serde_json::from_str(s).map_err(|_| bad("ticket"))?;
-                v["timeline"] = serde_json::Value::Array(vec![]);
-                serde_json::from_value(v).map_err(|e| bad(&format!("ticket ({e})")))
-            })
-            .collect()
+        rows.iter().map(|s| ticket_from_json(s)).collect()
     }
 
     pub(super) async fn hz_summaries(
@@ -464,7 +457,8 @@ impl SqliteStore {
 
     pub(super) async fn hz_open(&self) -> StoreResult<Vec<Ticket>> {
         let rows: Vec<String> = sqlx::query_scalar(
-            "SELECT ticket FROM hazards WHERE state NOT IN ('closed', 'cancelled') ORDER BY due_at",
+            "SELECT json_set(ticket, '$.timeline', json('[]')) FROM hazards
+             WHERE state NOT IN ('closed', 'cancelled') ORDER BY due_at",
         )
         .fetch_all(&self.reader)
         .await?;

@@ -724,6 +724,10 @@ pub async fn hazard_pull_and_list_scopes(store: DynStore) {
     );
     let open = w.store.open_hazards().await.unwrap();
     assert_eq!(open.iter().map(|t| t.id).collect::<Vec<_>>(), vec![h1]);
+    let mut full = w.ticket(h1).await;
+    assert!(!full.timeline.is_empty());
+    full.timeline.clear();
+    assert_eq!(open[0], full, "open tickets come whole but for the timeline");
 }
 
 pub async fn alerts_are_raised_once_and_closed_with_a_comment(store: DynStore) {
