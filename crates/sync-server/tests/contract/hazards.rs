@@ -492,7 +492,10 @@ pub async fn online_events_are_stored_only_when_accepted(store: DynStore) {
     );
     assert!(matches!(
         w.store.post_hazard_event(bare).await.unwrap(),
-        OnlineOutcome::Rejected { code: RejectCode::EvidenceRequired, .. }
+        OnlineOutcome::Rejected {
+            code: RejectCode::EvidenceRequired,
+            ..
+        }
     ));
 
     // Codes are numbered per estate and day: another estate starts at 0001 too.
@@ -727,7 +730,10 @@ pub async fn hazard_pull_and_list_scopes(store: DynStore) {
     let mut full = w.ticket(h1).await;
     assert!(!full.timeline.is_empty());
     full.timeline.clear();
-    assert_eq!(open[0], full, "open tickets come whole but for the timeline");
+    assert_eq!(
+        open[0], full,
+        "open tickets come whole but for the timeline"
+    );
 }
 
 pub async fn alerts_are_raised_once_and_closed_with_a_comment(store: DynStore) {
@@ -888,4 +894,126 @@ pub async fn concurrent_pushes_on_one_ticket_lose_no_event(store: DynStore) {
     }
     let t = w.ticket(h).await;
     assert!(t.timeline.iter().all(|e| e.status == EventStatus::Accepted));
+}
+
+/// A ticket as the fold decided it, without ids that differ between trials.
+fn shape(t: &Ticket, w: &World) -> String {
+    let name = |u: Option<UserId>| match u {
+        Some(u) if u == w.eng.user => "eng",
+        Some(u) if u == w.sup.user => "sup",
+        Some(u) if u == w.sup2.user => "sup2",
+        Some(u) if u == w.guard.user => "guard",
+        Some(_) => "someone",
+        None => "-",
+    };
+    let timeline: Vec<String> = t
+        .timeline
+        .iter()
+        .map(|e| format!("{}:{:?}:{:?}", e.action.as_str(), e.status, e.code))
+        .collect();
+    format!(
+        "{:?} {} {} due={} reopen={} fixed={} verified={} closed={:?} [{}]",
+        t.state,
+        t.title,
+        name(t.assignee),
+        t.due_at.0,
+        t.reopen_count,
+        name(t.fixed_by),
+        name(t.verified_by),
+        t.closed_at,
+        timeline.join(", ")
+    )
+}
+
+/// The same events from four handsets, pushed in any order and any batching (each batch
+/// from one handset, photos sometimes before their events): the same ticket every time.
+pub async fn any_arrival_order_and_batching_gives_the_same_ticket(store: DynStore) {
+    let w = world(store).await;
+    let mut rng: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut next = move |n: usize| {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        (rng % n as u64) as usize
+    };
+    let mut first: Option<String> = None;
+    for trial in 0..8 {
+        let h = HazardId::new_v7();
+        let (g, s, s2, e) = (&w.guard, &w.sup, &w.sup2, &w.eng);
+        let report = w.report(g, T0, h, "general");
+        let before = w.photo(g, &report, PhotoRole::Before);
+        let edit1 = w.event(s, T0 + 30_000, h, "edit", json!({"title": "first title"}));
+        let edit2 = w.event(s2, T0 + 40_000, h, "edit", json!({"title": "second title"}));
+        let assign = w.event(
+            s,
+            T0 + MIN,
+            h,
+            "assign",
+            json!({"assignee": e.user, "due_at": Timestamp(NOW + 3_600_000)}),
+        );
+        let start = w.event(e, T0 + 2 * MIN, h, "start", json!({}));
+        let fix1 = w.event(e, T0 + 3 * MIN, h, "submit_fix", json!({}));
+        let after1 = w.photo(e, &fix1, PhotoRole::After);
+        let own_verify = w.event(e, T0 + 4 * MIN, h, "verify_pass", json!({}));
+        let fail = w.event(
+            s2,
+            T0 + 5 * MIN,
+            h,
+            "verify_fail",
+            json!({"reason": "still leaking"}),
+        );
+        let fix2 = w.event(e, T0 + 6 * MIN, h, "submit_fix", json!({}));
+        let after2 = w.photo(e, &fix2, PhotoRole::After);
+        let comment = w.event(g, T0 + 6 * MIN + 1, h, "comment", json!({"text": "thanks"}));
+        let pass = w.event(s, T0 + 7 * MIN, h, "verify_pass", json!({}));
+        let vphoto = w.photo(s, &pass, PhotoRole::Verification);
+        let mut all: Vec<(&Who, TestFact)> = vec![
+            (g, report),
+            (g, before),
+            (s, edit1),
+            (s2, edit2),
+            (s, assign),
+            (e, start),
+            (e, fix1),
+            (e, after1),
+            (e, own_verify),
+            (s2, fail),
+            (e, fix2),
+            (e, after2),
+            (g, comment),
+            (s, pass),
+            (s, vphoto),
+        ];
+        // Shuffle, then cut into batches of consecutive changes from one handset.
+        for i in (1..all.len()).rev() {
+            all.swap(i, next(i + 1));
+        }
+        let mut i = 0;
+        while i < all.len() {
+            let who = all[i].0;
+            let mut batch = vec![&all[i].1];
+            i += 1;
+            while i < all.len() && std::ptr::eq(all[i].0, who) && next(2) == 0 {
+                batch.push(&all[i].1);
+                i += 1;
+            }
+            w.push(who, &batch).await;
+        }
+        let got = shape(&w.ticket(h).await, &w);
+        match &first {
+            None => {
+                assert!(
+                    got.starts_with("Closed second title eng"),
+                    "trial {trial}: {got}"
+                );
+                assert!(
+                    got.contains("verify_pass:Rejected:Some(RoleForbidden)")
+                        && got.contains("reopen=1"),
+                    "{got}"
+                );
+                first = Some(got);
+            }
+            Some(want) => assert_eq!(&got, want, "trial {trial}: another order, another ticket"),
+        }
+    }
 }
