@@ -107,8 +107,10 @@ async fn prune_tombstones_periodically(state: AppState) {
 /// Raises hazard escalation alerts every `escalation_interval_secs`. Idempotent (one alert
 /// per ticket, due date and step), so every instance may run it.
 async fn escalate_hazards_periodically(state: AppState) {
-    let secs = state.config.escalation_interval_secs.max(1);
-    let mut tick = tokio::time::interval(Duration::from_secs(secs));
+    let period = Duration::from_secs(state.config.escalation_interval_secs.max(1));
+    // The first sweep one period after start, not at once: a restart storm does not sweep
+    // on every start, and what a fresh server holds is not raced by alerts.
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {

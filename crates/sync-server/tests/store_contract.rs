@@ -55,5 +55,6 @@ contract_tests! {
     alerts_are_raised_once_and_closed_with_a_comment => sqlite_alerts_are_raised_once_and_closed_with_a_comment, postgres_alerts_are_raised_once_and_closed_with_a_comment;
     concurrent_pushes_on_one_ticket_lose_no_event => sqlite_concurrent_pushes_on_one_ticket_lose_no_event, postgres_concurrent_pushes_on_one_ticket_lose_no_event;
     any_arrival_order_and_batching_gives_the_same_ticket => sqlite_any_arrival_order_and_batching_gives_the_same_ticket, postgres_any_arrival_order_and_batching_gives_the_same_ticket;
+    a_report_waits_for_its_photo => sqlite_a_report_waits_for_its_photo, postgres_a_report_waits_for_its_photo;
     pull_never_skips_under_concurrent_pushes => sqlite_pull_never_skips_under_concurrent_pushes, postgres_pull_never_skips_under_concurrent_pushes;
 }

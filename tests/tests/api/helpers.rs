@@ -704,3 +704,89 @@ pub fn results(answer: &Value, changes: usize) -> Vec<Value> {
     }
     results
 }
+
+// ---------------------------------------------------------------- configured servers
+
+/// A server and its state (store, change hub, config), for tests that change the config or
+/// drive a periodic job themselves (the hazard escalation sweep) instead of waiting for it.
+pub struct StatefulApp {
+    pub app: TestApp,
+    pub state: sync_server::http::AppState,
+}
+
+impl TestApp {
+    /// A fresh server on SQLite with `tweak` applied to its config.
+    pub async fn spawn_with(tweak: impl FnOnce(&mut Config)) -> StatefulApp {
+        let dir = tempfile::tempdir().expect("create a temp dir");
+        let mut s = Self::spawn_in_with(dir.path(), None, tweak).await;
+        s.app._dir = Some(dir);
+        s
+    }
+
+    /// A fresh server on a new PostgreSQL database with `tweak` applied to its config; `None`
+    /// (or a failure with `REQUIRE_POSTGRES=1`) as [`TestApp::spawn_postgres`].
+    pub async fn spawn_postgres_with(
+        test: &str,
+        tweak: impl FnOnce(&mut Config),
+    ) -> Option<StatefulApp> {
+        let admin_url = postgres_url(test)?;
+        let name = format!("patrol_bb_{}", Uuid::new_v4().simple());
+        let mut admin = sqlx::PgConnection::connect(&admin_url)
+            .await
+            .unwrap_or_else(|e| panic!("{test}: cannot connect to TEST_DATABASE_URL: {e}"));
+        sqlx::query(&format!("CREATE DATABASE \"{name}\""))
+            .execute(&mut admin)
+            .await
+            .unwrap_or_else(|e| panic!("{test}: CREATE DATABASE {name} failed: {e}"));
+        let _ = admin.close().await;
+        let pg = PgDatabase {
+            admin_url: admin_url.clone(),
+            name: name.clone(),
+        };
+        let dir = tempfile::tempdir().expect("create a temp dir");
+        let url = with_database(&admin_url, &name);
+        let mut s = Self::spawn_in_with(dir.path(), Some(url), tweak).await;
+        s.app._dir = Some(dir);
+        s.app.pg = Some(pg);
+        Some(s)
+    }
+
+    /// As [`TestApp::spawn_in`], with `tweak` applied to the config, keeping the state.
+    pub async fn spawn_in_with(
+        data_dir: &Path,
+        database_url: Option<String>,
+        tweak: impl FnOnce(&mut Config),
+    ) -> StatefulApp {
+        let mut config = Config {
+            listen: "127.0.0.1:0".into(),
+            data_dir: data_dir.to_path_buf(),
+            database_url,
+            ..Default::default()
+        };
+        tweak(&mut config);
+        let app = Application::build(config, BuildOptions { demo: true })
+            .await
+            .expect("the server builds");
+        let state = app.state().clone();
+        let address = format!("http://{}", app.local_addr());
+        let (tx, rx) = oneshot::channel::<()>();
+        let server = tokio::spawn(app.run_until_stopped(async move {
+            let _ = rx.await;
+        }));
+        StatefulApp {
+            app: TestApp {
+                address,
+                client: reqwest::Client::builder()
+                    .redirect(reqwest::redirect::Policy::none())
+                    .build()
+                    .expect("an HTTP client"),
+                data_dir: data_dir.to_path_buf(),
+                shutdown: Some(tx),
+                server: Some(server),
+                _dir: None,
+                pg: None,
+            },
+            state,
+        }
+    }
+}

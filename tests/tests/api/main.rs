@@ -4,6 +4,7 @@
 mod admin;
 mod auth;
 mod devices;
+mod hazards;
 mod health;
 mod helpers;
 mod postgres;

@@ -20,8 +20,17 @@ async fn paging_returns_every_change_exactly_once_then_the_cursor_continues() {
         pushed.extend(scans.iter().map(|s| s.id));
         app.push_ok(g, scans.iter().map(Scan::json).collect()).await;
     }
-    // The feed: the estate itself, then 23 facts.
-    let total = 1 + pushed.len();
+    // The feed: the estate itself, the demo's hazard tickets, then 23 facts.
+    let listed = app
+        .client
+        .get(app.url("/v1/hazards?limit=1000"))
+        .bearer_auth(&manager.access)
+        .send()
+        .await
+        .unwrap();
+    let hazards = json_ok(listed).await["hazards"].as_array().unwrap().len();
+    assert!(hazards > 0, "the demo seeds hazard tickets");
+    let total = 1 + hazards + pushed.len();
 
     let mut cursor: Option<String> = None;
     let mut seen: Vec<String> = Vec::new();

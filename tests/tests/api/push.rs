@@ -678,7 +678,11 @@ async fn photos_and_run_events_are_stored_and_hazard_events_are_read() {
     // A hazard event has a meaning the server reads: scan data is not one.
     assert_eq!(status(&r[0]), "rejected", "{answer}");
     assert_eq!(r[0]["code"], "missing_field", "{answer}");
-    assert_eq!((status(&r[1]), status(&r[2])), ("accepted", "accepted"), "{answer}");
+    assert_eq!(
+        (status(&r[1]), status(&r[2])),
+        ("accepted", "accepted"),
+        "{answer}"
+    );
     let pulled = app.pull_all(&guard, None).await;
     let kinds: Vec<&str> = pulled
         .facts()

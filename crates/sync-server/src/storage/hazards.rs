@@ -64,6 +64,19 @@ pub async fn refresh(
     ids: &[HazardId],
     now: i64,
 ) -> StoreResult<Vec<Ticket>> {
+    Ok(refresh_judged(tx, ids, now).await?.0)
+}
+
+/// Reports the fold refused, of hazards left with no ticket: (event id, why).
+type RefusedReports = Vec<(FactId, shared_core::validate::Rejection)>;
+
+/// [`refresh`], also naming why each report of a hazard left without a ticket was refused
+/// (a refused report leaves no timeline to read the verdict from).
+async fn refresh_judged(
+    tx: &mut dyn HazardTx,
+    ids: &[HazardId],
+    now: i64,
+) -> StoreResult<(Vec<Ticket>, RefusedReports)> {
     let ids: Vec<HazardId> = ids
         .iter()
         .copied()
@@ -71,7 +84,7 @@ pub async fn refresh(
         .into_iter()
         .collect();
     if ids.is_empty() {
-        return Ok(vec![]);
+        return Ok((vec![], vec![]));
     }
     tx.lock_hazards(&ids).await?;
     let events = tx.load_events(&ids).await?;
@@ -82,6 +95,7 @@ pub async fn refresh(
     let codes = tx.existing_codes(&ids).await?;
     let mut policies: HashMap<EstateId, HazardPolicy> = HashMap::new();
     let mut out = Vec::new();
+    let mut refused = Vec::new();
     for id in ids {
         let Some(evs) = by_hazard.get(&id) else {
             continue;
@@ -91,6 +105,11 @@ pub async fn refresh(
             slot.insert(tx.policy(estate).await?);
         }
         let Some(mut t) = fold(evs, &policies[&estate]) else {
+            refused.extend(
+                evs.iter()
+                    .filter(|e| e.body.action() == Action::Report)
+                    .filter_map(|e| Some((e.id, report_rejection(e, &policies[&estate])?))),
+            );
             continue;
         };
         t.code = match codes.get(&id) {
@@ -100,7 +119,7 @@ pub async fn refresh(
         tx.write_ticket(&t, now).await?;
         out.push(t);
     }
-    Ok(out)
+    Ok((out, refused))
 }
 
 /// The estate whose policy folds a hazard: the earliest report's (the fold rejects events
@@ -189,26 +208,28 @@ pub async fn after_push(
         let named: Vec<FactId> = photos.iter().map(|p| p.event_id).collect();
         ids.extend(tx.hazards_of_events(&named).await?);
     }
-    let tickets = refresh(tx, &ids, b.received_at).await?;
+    let (tickets, refused) = refresh_judged(tx, &ids, b.received_at).await?;
 
-    // Verdicts on this batch's events.
+    // Verdicts on this batch's events: from their tickets' timelines, and for reports that
+    // opened no ticket, why (a report waiting for its photo is stored, and answered so).
     let by_hazard: HashMap<HazardId, &Ticket> = tickets.iter().map(|t| (t.id, t)).collect();
-    let rejected: HashMap<FactId, (RejectCode, String)> = events
-        .iter()
-        .filter_map(|e| {
-            let t = by_hazard.get(&e.input.hazard_id)?;
-            let entry = t.entry(e.input.id)?;
-            (entry.status == EventStatus::Rejected).then(|| {
-                (
-                    e.input.id,
-                    (
-                        entry.code.unwrap_or(RejectCode::InvalidTransition),
-                        entry.reason.clone().unwrap_or_default(),
-                    ),
-                )
-            })
-        })
+    let mut rejected: HashMap<FactId, (RejectCode, String)> = refused
+        .into_iter()
+        .map(|(id, r)| (id, (r.code, r.message)))
         .collect();
+    rejected.extend(events.iter().filter_map(|e| {
+        let t = by_hazard.get(&e.input.hazard_id)?;
+        let entry = t.entry(e.input.id)?;
+        (entry.status == EventStatus::Rejected).then(|| {
+            (
+                e.input.id,
+                (
+                    entry.code.unwrap_or(RejectCode::InvalidTransition),
+                    entry.reason.clone().unwrap_or_default(),
+                ),
+            )
+        })
+    }));
     if !rejected.is_empty() {
         let index_of: HashMap<usize, FactId> =
             b.facts.iter().map(|f| (f.index, f.record.id)).collect();

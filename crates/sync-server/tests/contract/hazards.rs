@@ -241,6 +241,25 @@ pub async fn hazard_lifecycle_through_push(store: DynStore) {
     assert_eq!(w.ticket(h).await, t);
 }
 
+/// A report pushed before its photo is answered `rejected` (evidence_required) but kept:
+/// when the photo comes in a later batch, the ticket opens.
+pub async fn a_report_waits_for_its_photo(store: DynStore) {
+    let w = world(store).await;
+    let h = HazardId::new_v7();
+    let report = w.report(&w.guard, T0, h, "general");
+    assert_eq!(
+        w.push(&w.guard, &[&report]).await,
+        vec![rejected(RejectCode::EvidenceRequired)]
+    );
+    assert_eq!(w.store.get_hazard(h).await.unwrap(), None);
+    assert!(w.store.get_fact(report.record.id).await.unwrap().is_some());
+    let photo = w.photo(&w.guard, &report, PhotoRole::Before);
+    assert_eq!(w.push(&w.guard, &[&photo]).await, vec![OK]);
+    let t = w.ticket(h).await;
+    assert_eq!(t.state, HazardState::Reported);
+    assert_eq!(entry_status(&t, &report), (EventStatus::Accepted, None));
+}
+
 pub async fn self_verification_is_rejected(store: DynStore) {
     let w = world(store).await;
     let both = who(
