@@ -16,7 +16,7 @@ mod stats;
 pub use escalation::{escalations_due, EscalationDue};
 pub use fold::{allowed_roles, fold, report_rejection, ticket_code};
 pub use parse::parse_event;
-pub use stats::{stats, HazardStats, TicketSummary};
+pub use stats::{stats, AssigneeStats, GroupStats, HazardStats, TicketSummary};
 
 use crate::hlc::{FactOrder, Hlc};
 use crate::ids::{DeviceId, EstateId, FactId, HazardId, UserId};

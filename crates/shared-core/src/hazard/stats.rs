@@ -37,6 +37,31 @@ pub struct HazardStats {
     pub p90_hours_to_close: Option<f64>,
     /// tickets reopened at least once (failed verification or reopen) / (total − cancelled).
     pub reopen_rate: Option<f64>,
+    /// Per category, most tickets first.
+    pub by_category: Vec<GroupStats>,
+    /// Per assignee (unassigned tickets are not listed), most open first.
+    pub by_assignee: Vec<AssigneeStats>,
+}
+
+/// Counts for one category.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct GroupStats {
+    pub category: String,
+    pub total: u64,
+    pub open: u64,
+    pub overdue: u64,
+    pub closed: u64,
+}
+
+/// Counts for one assignee: their workload and how much of it is late.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AssigneeStats {
+    pub assignee: UserId,
+    pub open: u64,
+    pub overdue: u64,
+    pub closed: u64,
 }
 
 const MS_PER_HOUR: f64 = 3_600_000.0;
@@ -81,7 +106,52 @@ pub fn stats(tickets: &[TicketSummary], now: i64) -> HazardStats {
         hours[rank.max(1) - 1]
     });
 
+    let mut categories: std::collections::BTreeMap<&str, GroupStats> = Default::default();
+    let mut assignees: std::collections::BTreeMap<UserId, AssigneeStats> = Default::default();
+    for t in tickets {
+        let (open, overdue) = (t.state.is_open(), t.state.is_open() && now > t.due_at);
+        let closed = t.state == HazardState::Closed;
+        let c = categories
+            .entry(t.category.as_str())
+            .or_insert_with(|| GroupStats {
+                category: t.category.clone(),
+                total: 0,
+                open: 0,
+                overdue: 0,
+                closed: 0,
+            });
+        c.total += 1;
+        c.open += u64::from(open);
+        c.overdue += u64::from(overdue);
+        c.closed += u64::from(closed);
+        if let Some(a) = t.assignee {
+            let s = assignees.entry(a).or_insert(AssigneeStats {
+                assignee: a,
+                open: 0,
+                overdue: 0,
+                closed: 0,
+            });
+            s.open += u64::from(open);
+            s.overdue += u64::from(overdue);
+            s.closed += u64::from(closed);
+        }
+    }
+    let mut by_category: Vec<GroupStats> = categories.into_values().collect();
+    by_category.sort_by(|a, b| {
+        b.total
+            .cmp(&a.total)
+            .then_with(|| a.category.cmp(&b.category))
+    });
+    let mut by_assignee: Vec<AssigneeStats> = assignees.into_values().collect();
+    by_assignee.sort_by(|a, b| {
+        b.open
+            .cmp(&a.open)
+            .then_with(|| a.assignee.cmp(&b.assignee))
+    });
+
     HazardStats {
+        by_category,
+        by_assignee,
         total,
         open,
         open_general,
@@ -171,6 +241,60 @@ mod tests {
     }
 
     #[test]
+    fn breakdowns_by_category_and_assignee() {
+        use HazardState::*;
+        let (a, b) = (UserId(Uuid::from_u128(1)), UserId(Uuid::from_u128(2)));
+        let mut ts = vec![
+            t(1, InRectification, Grade::General, 0, 10, None, 0),
+            t(2, Assigned, Grade::General, 0, 100, None, 0),
+            t(3, Closed, Grade::General, 0, 10, Some(5), 0),
+            t(4, Reported, Grade::Major, 0, 10, None, 0),
+        ];
+        ts[0].assignee = Some(a);
+        ts[1].assignee = Some(b);
+        ts[2].assignee = Some(a);
+        ts[3].category = "water".into();
+        let s = stats(&ts, 20 * H);
+        assert_eq!(
+            s.by_category,
+            vec![
+                GroupStats {
+                    category: "fire".into(),
+                    total: 3,
+                    open: 2,
+                    overdue: 1,
+                    closed: 1
+                },
+                GroupStats {
+                    category: "water".into(),
+                    total: 1,
+                    open: 1,
+                    overdue: 1,
+                    closed: 0
+                },
+            ]
+        );
+        assert_eq!(
+            s.by_assignee,
+            vec![
+                AssigneeStats {
+                    assignee: a,
+                    open: 1,
+                    overdue: 1,
+                    closed: 1
+                },
+                AssigneeStats {
+                    assignee: b,
+                    open: 1,
+                    overdue: 0,
+                    closed: 0
+                },
+            ],
+            "unassigned tickets are not listed; ties by id"
+        );
+    }
+
+    #[test]
     fn rates_are_null_when_nothing_counts() {
         let s = stats(&[], 0);
         assert_eq!(
@@ -188,6 +312,8 @@ mod tests {
                 mean_hours_to_close: None,
                 p90_hours_to_close: None,
                 reopen_rate: None,
+                by_category: vec![],
+                by_assignee: vec![],
             }
         );
         // Only cancelled tickets: nothing to rate.
