@@ -323,7 +323,8 @@ impl PgStore {
 
     pub(super) async fn hz_list(&self, q: &HazardQuery) -> StoreResult<Vec<Ticket>> {
         let mut qb = QueryBuilder::<Postgres>::new(
-            "SELECT jsonb_set(ticket, '{timeline}', '[]'::jsonb) AS ticket FROM hazards WHERE (false",
+            "SELECT jsonb_set(h.ticket, '{timeline}', '[]'::jsonb) AS ticket FROM hazards h
+             JOIN (SELECT id, reported_at FROM hazards WHERE (false",
         );
         let me = q.user_id.map(|u| u.0).unwrap_or_default();
         if !q.full.is_empty() {
@@ -383,8 +384,10 @@ impl PgStore {
                 .push_bind(id.0)
                 .push(")");
         }
+        // The page's keys first, then the tickets of those keys only (see SQLite).
         qb.push(" ORDER BY reported_at DESC, id DESC LIMIT ")
-            .push_bind(q.limit as i64);
+            .push_bind(q.limit as i64)
+            .push(") k ON k.id = h.id ORDER BY k.reported_at DESC, k.id DESC");
         let rows: Vec<serde_json::Value> = qb.build_query_scalar().fetch_all(&self.pool).await?;
         rows.into_iter().map(ticket_from_value).collect()
     }

@@ -309,27 +309,38 @@ impl SqliteStore {
     }
 
     pub(super) async fn hz_list(&self, q: &HazardQuery) -> StoreResult<Vec<Ticket>> {
+        // The page's keys first (the index walks (estate_id, reported_at, id) backwards and
+        // stops at the limit), then the tickets of those keys only: the JSON is built for
+        // the page, not for every row the sort saw.
         let mut qb = QueryBuilder::<Sqlite>::new(
-            "SELECT json_set(ticket, '$.timeline', json('[]')) AS ticket FROM hazards WHERE (0",
+            "SELECT json_set(h.ticket, '$.timeline', json('[]')) AS ticket FROM hazards h
+             JOIN (SELECT id, reported_at FROM hazards WHERE (",
         );
         let me = q.user_id.map(id_str).unwrap_or_default();
+        let mut or = "";
         if !q.full.is_empty() {
-            qb.push(" OR estate_id IN ");
+            qb.push(or).push("estate_id IN ");
             in_list(&mut qb, &q.full);
+            or = " OR ";
         }
         if !q.engineer.is_empty() {
-            qb.push(" OR (estate_id IN ");
+            qb.push(or).push("(estate_id IN ");
             in_list(&mut qb, &q.engineer);
             qb.push(" AND (assignee_id = ")
                 .push_bind(me.clone())
                 .push(" OR state NOT IN ('closed', 'cancelled')))");
+            or = " OR ";
         }
         if !q.reporter.is_empty() {
-            qb.push(" OR (estate_id IN ");
+            qb.push(or).push("(estate_id IN ");
             in_list(&mut qb, &q.reporter);
             qb.push(" AND reporter_id = ")
                 .push_bind(me.clone())
                 .push(")");
+            or = " OR ";
+        }
+        if or.is_empty() {
+            qb.push("0");
         }
         qb.push(")");
         if let Some(s) = q.state {
@@ -370,7 +381,8 @@ impl SqliteStore {
                 .push(")");
         }
         qb.push(" ORDER BY reported_at DESC, id DESC LIMIT ")
-            .push_bind(q.limit as i64);
+            .push_bind(q.limit as i64)
+            .push(") k ON k.id = h.id ORDER BY k.reported_at DESC, k.id DESC");
         let rows = qb
             .build_query_scalar::<String>()
             .fetch_all(&self.reader)
