@@ -20,6 +20,21 @@ fn ids<T: Copy + Into<Uuid>>(v: &[T]) -> Vec<Uuid> {
     v.iter().map(|x| (*x).into()).collect()
 }
 
+/// `estate_id = $n` for one estate, `= ANY($n)` for several: PostgreSQL 15 walks the
+/// (estate_id, reported_at, id) index in order, and stops at the page's end, only for `=`
+/// (with `= ANY` it reads every key of the estate and sorts: 30 ms against 0.05 ms at 50k
+/// tickets).
+fn estate_in(qb: &mut QueryBuilder<'_, Postgres>, estates: &[EstateId]) {
+    match estates {
+        [one] => {
+            qb.push("estate_id = ").push_bind(one.0);
+        }
+        many => {
+            qb.push("estate_id = ANY(").push_bind(ids(many)).push(")");
+        }
+    }
+}
+
 fn ticket_from_value(v: serde_json::Value) -> StoreResult<Ticket> {
     serde_json::from_value(v).map_err(|e| bad(&format!("ticket ({e})")))
 }
@@ -328,23 +343,20 @@ impl PgStore {
         );
         let me = q.user_id.map(|u| u.0).unwrap_or_default();
         if !q.full.is_empty() {
-            qb.push(" OR estate_id = ANY(")
-                .push_bind(ids(&q.full))
-                .push(")");
+            qb.push(" OR ");
+            estate_in(&mut qb, &q.full);
         }
         if !q.engineer.is_empty() {
-            qb.push(" OR (estate_id = ANY(")
-                .push_bind(ids(&q.engineer))
-                .push(") AND (assignee_id = ")
+            qb.push(" OR (");
+            estate_in(&mut qb, &q.engineer);
+            qb.push(" AND (assignee_id = ")
                 .push_bind(me)
                 .push(" OR state NOT IN ('closed', 'cancelled')))");
         }
         if !q.reporter.is_empty() {
-            qb.push(" OR (estate_id = ANY(")
-                .push_bind(ids(&q.reporter))
-                .push(") AND reporter_id = ")
-                .push_bind(me)
-                .push(")");
+            qb.push(" OR (");
+            estate_in(&mut qb, &q.reporter);
+            qb.push(" AND reporter_id = ").push_bind(me).push(")");
         }
         qb.push(")");
         if let Some(s) = q.state {
@@ -479,9 +491,26 @@ impl PgStore {
         if alerts.is_empty() {
             return Ok(vec![]);
         }
+        // Most of a sweep's alerts were raised by an earlier sweep: find those with one read
+        // and insert only the new ones.
+        let keys: Vec<&str> = alerts.iter().map(|a| a.dedupe_key.as_str()).collect();
+        let known: std::collections::HashSet<String> =
+            sqlx::query_scalar("SELECT dedupe_key FROM alerts WHERE dedupe_key = ANY($1)")
+                .bind(&keys)
+                .fetch_all(&self.pool)
+                .await?
+                .into_iter()
+                .collect();
+        let fresh: Vec<&NewAlert> = alerts
+            .iter()
+            .filter(|a| !known.contains(&a.dedupe_key))
+            .collect();
+        if fresh.is_empty() {
+            return Ok(vec![]);
+        }
         let mut tx = self.begin().await?;
         let mut touched = Vec::new();
-        for a in alerts {
+        for a in fresh {
             let n = sqlx::query(
                 "INSERT INTO alerts (id, estate_id, kind, subject_id, dedupe_key, target, recipient_id, raised_at, data)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (dedupe_key) DO NOTHING",

@@ -500,9 +500,32 @@ impl SqliteStore {
         if alerts.is_empty() {
             return Ok(vec![]);
         }
+        // Most of a sweep's alerts were raised by an earlier sweep: find those with one read
+        // and write (and number in the feed) only the new ones.
+        let mut known: HashSet<String> = HashSet::new();
+        for chunk in alerts.chunks(INSERT_CHUNK) {
+            let mut qb =
+                QueryBuilder::<Sqlite>::new("SELECT dedupe_key FROM alerts WHERE dedupe_key IN ");
+            in_list(
+                &mut qb,
+                &chunk.iter().map(|a| &a.dedupe_key).collect::<Vec<_>>(),
+            );
+            known.extend(
+                qb.build_query_scalar::<String>()
+                    .fetch_all(&self.reader)
+                    .await?,
+            );
+        }
+        let fresh: Vec<&NewAlert> = alerts
+            .iter()
+            .filter(|a| !known.contains(&a.dedupe_key))
+            .collect();
+        if fresh.is_empty() {
+            return Ok(vec![]);
+        }
         let mut tx = self.begin().await?;
         let mut touched = Vec::new();
-        for a in alerts {
+        for a in fresh {
             let seq = next_feed_seqs(&mut tx, 1).await?;
             let n = sqlx::query(
                 "INSERT INTO alerts (id, estate_id, kind, subject_id, dedupe_key, target, recipient_id, raised_at, data, feed_txid, feed_seq)
