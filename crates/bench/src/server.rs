@@ -32,6 +32,18 @@ impl Server {
         database_url: &str,
         rust_log: Option<&str>,
     ) -> anyhow::Result<Server> {
+        Self::spawn_with_env(bin, data_dir, port, database_url, rust_log, &[])
+    }
+
+    /// As [`Server::spawn`], with extra `PATROL_*` settings (`("PATROL_X", "value")`).
+    pub fn spawn_with_env(
+        bin: &Path,
+        data_dir: &Path,
+        port: u16,
+        database_url: &str,
+        rust_log: Option<&str>,
+        extra_env: &[(&str, String)],
+    ) -> anyhow::Result<Server> {
         let log = data_dir.join("server.log");
         let out =
             std::fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;
@@ -51,6 +63,7 @@ impl Server {
         cmd.env("PATROL_LISTEN", format!("127.0.0.1:{port}"))
             .env("PATROL_DATA_DIR", data_dir)
             .env("PATROL_DATABASE_URL", database_url)
+            .envs(extra_env.iter().map(|(k, v)| (*k, v.as_str())))
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)
