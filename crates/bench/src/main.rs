@@ -481,8 +481,8 @@ fn print_table(r: &Value) {
 
 #[cfg(test)]
 mod tests {
-    use crate::common::shell_quote;
     use super::*;
+    use crate::common::shell_quote;
     use clap::CommandFactory;
 
     #[test]
