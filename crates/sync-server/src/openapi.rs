@@ -56,7 +56,6 @@ impl Modify for BearerAuth {
         shared_core::wire::ChangeOp,
         crate::error::Problem,
         crate::http::hazards::TicketView,
-        crate::http::hazards::HazardSummary,
         crate::http::hazards::HazardPage,
         crate::http::hazards::ReportRequest,
         crate::http::hazards::EventRequest,

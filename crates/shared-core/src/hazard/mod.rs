@@ -553,7 +553,9 @@ pub struct Ticket {
     pub cancel_reason: Option<String>,
     /// Failed verifications plus reopenings.
     pub reopen_count: u32,
-    /// Every event, accepted or rejected, in HLC order.
+    /// Every event, accepted or rejected, in HLC order. Never empty on a ticket (its report
+    /// is in it); absent where a list leaves timelines out.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub timeline: Vec<TimelineEntry>,
 }
 

@@ -19,8 +19,7 @@ use chrono::TimeZone;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use shared_core::hazard::{
-    ExtensionRequest, Grade, HazardPolicy, HazardState, HazardStats, Location, RectificationPlan,
-    Ticket,
+    Grade, HazardPolicy, HazardState, HazardStats, Location, RectificationPlan, Ticket,
 };
 use shared_core::wire::Timestamp;
 use shared_core::{DeviceId, EstateId, FactId, HazardId, Role, UserId};
@@ -64,105 +63,11 @@ impl TicketView {
     }
 }
 
-/// A ticket in the tracker list: every field of a ticket but its timeline.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct HazardSummary {
-    pub id: HazardId,
-    /// Human-readable code such as `YH-20261122-0007`.
-    pub code: String,
-    pub estate_id: EstateId,
-    pub state: HazardState,
-    pub grade: Grade,
-    pub category: String,
-    pub title: String,
-    pub description: Option<String>,
-    pub location: Location,
-    pub source_fact_id: Option<FactId>,
-    pub reporter: UserId,
-    pub reported_at: Timestamp,
-    pub assignee: Option<UserId>,
-    pub assigned_at: Option<Timestamp>,
-    pub due_at: Timestamp,
-    pub due_explicit: bool,
-    pub plan: Option<RectificationPlan>,
-    pub extension: Option<ExtensionRequest>,
-    pub fixed_by: Option<UserId>,
-    pub fixed_at: Option<Timestamp>,
-    pub verified_by: Option<UserId>,
-    pub closed_at: Option<Timestamp>,
-    pub cancelled_at: Option<Timestamp>,
-    pub cancel_reason: Option<String>,
-    pub reopen_count: u32,
-    /// Past its due date and neither closed nor cancelled, now.
-    pub overdue: bool,
-}
-
-impl HazardSummary {
-    fn new(t: Ticket, now: i64) -> Self {
-        let overdue = t.is_overdue(now);
-        let Ticket {
-            id,
-            code,
-            estate_id,
-            state,
-            grade,
-            category,
-            title,
-            description,
-            location,
-            source_fact_id,
-            reporter,
-            reported_at,
-            assignee,
-            assigned_at,
-            due_at,
-            due_explicit,
-            plan,
-            extension,
-            fixed_by,
-            fixed_at,
-            verified_by,
-            closed_at,
-            cancelled_at,
-            cancel_reason,
-            reopen_count,
-            timeline: _,
-        } = t;
-        HazardSummary {
-            id,
-            code,
-            estate_id,
-            state,
-            grade,
-            category,
-            title,
-            description,
-            location,
-            source_fact_id,
-            reporter,
-            reported_at,
-            assignee,
-            assigned_at,
-            due_at,
-            due_explicit,
-            plan,
-            extension,
-            fixed_by,
-            fixed_at,
-            verified_by,
-            closed_at,
-            cancelled_at,
-            cancel_reason,
-            reopen_count,
-            overdue,
-        }
-    }
-}
-
 /// One page of the tracker list, newest report first.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct HazardPage {
-    pub hazards: Vec<HazardSummary>,
+    /// Tickets without their timelines (`GET /v1/hazards/{id}` has it).
+    pub hazards: Vec<TicketView>,
     /// Pass as `before` for the next page; null on the last page.
     pub next_before: Option<String>,
 }
@@ -493,7 +398,7 @@ pub async fn list_hazards(
     let page = HazardPage {
         hazards: tickets
             .into_iter()
-            .map(|t| HazardSummary::new(t, now))
+            .map(|t| TicketView::new(t, now))
             .collect(),
         next_before,
     };
