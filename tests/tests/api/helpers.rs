@@ -43,42 +43,15 @@ struct PgDatabase {
 impl TestApp {
     /// A fresh server on SQLite in a new temporary directory, with the demo data.
     pub async fn spawn() -> TestApp {
-        let dir = tempfile::tempdir().expect("create a temp dir");
-        let mut app = Self::spawn_in(dir.path(), None).await;
-        app._dir = Some(dir);
-        app
+        Self::spawn_with(|_| {}).await.app
     }
 
     /// A server on `data_dir` (SQLite file and JWT secret kept there unless `database_url`
     /// says otherwise). Building twice on one directory is a restart.
     pub async fn spawn_in(data_dir: &Path, database_url: Option<String>) -> TestApp {
-        let config = Config {
-            listen: "127.0.0.1:0".into(),
-            data_dir: data_dir.to_path_buf(),
-            database_url,
-            ..Default::default()
-        };
-        // build() binds before it returns: no sleeping or polling for readiness.
-        let app = Application::build(config, BuildOptions { demo: true })
+        Self::spawn_in_with(data_dir, database_url, |_| {})
             .await
-            .expect("the server builds");
-        let address = format!("http://{}", app.local_addr());
-        let (tx, rx) = oneshot::channel::<()>();
-        let server = tokio::spawn(app.run_until_stopped(async move {
-            let _ = rx.await;
-        }));
-        TestApp {
-            address,
-            client: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .expect("an HTTP client"),
-            data_dir: data_dir.to_path_buf(),
-            shutdown: Some(tx),
-            server: Some(server),
-            _dir: None,
-            pg: None,
-        }
+            .app
     }
 
     /// A fresh server on a new PostgreSQL database made on `TEST_DATABASE_URL`, or `None`
@@ -86,26 +59,7 @@ impl TestApp {
     /// an unset variable fails the test instead: a PostgreSQL test that silently never runs
     /// proves nothing.
     pub async fn spawn_postgres(test: &str) -> Option<TestApp> {
-        let admin_url = postgres_url(test)?;
-        let name = format!("patrol_bb_{}", Uuid::new_v4().simple());
-        let mut admin = sqlx::PgConnection::connect(&admin_url)
-            .await
-            .unwrap_or_else(|e| panic!("{test}: cannot connect to TEST_DATABASE_URL: {e}"));
-        sqlx::query(&format!("CREATE DATABASE \"{name}\""))
-            .execute(&mut admin)
-            .await
-            .unwrap_or_else(|e| panic!("{test}: CREATE DATABASE {name} failed: {e}"));
-        let _ = admin.close().await;
-        let pg = PgDatabase {
-            admin_url: admin_url.clone(),
-            name: name.clone(),
-        };
-        let dir = tempfile::tempdir().expect("create a temp dir");
-        let url = with_database(&admin_url, &name);
-        let mut app = Self::spawn_in(dir.path(), Some(url)).await;
-        app._dir = Some(dir);
-        app.pg = Some(pg);
-        Some(app)
+        Some(Self::spawn_postgres_with(test, |_| {}).await?.app)
     }
 
     /// Makes this app's PostgreSQL database refuse connections (`allow` false) and ends
