@@ -58,6 +58,7 @@ pub async fn push(
         &state.clock,
         state.config.max_clock_drift_ms,
         &engineers,
+        state.config.max_photo_bytes,
     );
     // Run the transaction in its own task: a handset that drops the connection mid-push
     // does not abort a commit under way, and its retry of the batch id gets the answer.

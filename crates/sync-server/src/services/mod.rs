@@ -3,4 +3,5 @@
 pub mod auth;
 pub mod cursor;
 pub mod hazards;
+pub mod photos;
 pub mod sync;

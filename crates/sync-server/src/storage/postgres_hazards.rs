@@ -5,7 +5,7 @@
 //! reads the first's events once it holds the lock.
 
 use super::*;
-use crate::storage::hazards::{self as hz, EventParts, EventRow, HazardTx, PhotoRow};
+use crate::storage::hazards::{self as hz, EventParts, EventRow, HazardTx, PhotoMetaRow, PhotoRow};
 use crate::storage::{
     AlertQuery, CloseAlert, HazardQuery, HeldEvent, NewAlert, OnlineEvent, OnlineOutcome,
 };
@@ -73,6 +73,30 @@ impl HazardTx for Tx<'_> {
                     .push_bind(r.event_id.0)
                     .push_bind(r.role.as_str())
                     .push_bind(r.sha256.clone())
+                    .push_bind(r.received_at);
+            });
+            qb.push(" ON CONFLICT (id) DO NOTHING");
+            qb.build().execute(&mut **self.0).await?;
+        }
+        Ok(())
+    }
+
+    async fn insert_photo_meta(&mut self, rows: &[PhotoMetaRow]) -> StoreResult<()> {
+        for chunk in rows.chunks(INSERT_CHUNK) {
+            let mut qb = QueryBuilder::<Postgres>::new(
+                "INSERT INTO photos (id, estate_id, device_id, user_id, sha256, bytes, mime, subject_kind, subject_id, role, received_at) ",
+            );
+            qb.push_values(chunk.iter(), |mut b, r| {
+                b.push_bind(r.id.0)
+                    .push_bind(r.estate_id.0)
+                    .push_bind(r.device_id.0)
+                    .push_bind(r.user_id.0)
+                    .push_bind(r.meta.sha256.clone())
+                    .push_bind(r.meta.bytes.map(|n| n as i64))
+                    .push_bind(r.meta.mime.clone())
+                    .push_bind(r.meta.subject_kind.clone())
+                    .push_bind(r.meta.subject_id.clone())
+                    .push_bind(r.meta.role.clone())
                     .push_bind(r.received_at);
             });
             qb.push(" ON CONFLICT (id) DO NOTHING");

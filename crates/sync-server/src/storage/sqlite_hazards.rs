@@ -1,7 +1,7 @@
 //! SQLite: hazard tickets and alerts (the SQL behind `storage::hazards`).
 
 use super::*;
-use crate::storage::hazards::{self as hz, EventParts, EventRow, HazardTx, PhotoRow};
+use crate::storage::hazards::{self as hz, EventParts, EventRow, HazardTx, PhotoMetaRow, PhotoRow};
 use crate::storage::{
     AlertQuery, CloseAlert, HazardQuery, HeldEvent, NewAlert, OnlineEvent, OnlineOutcome,
 };
@@ -127,6 +127,30 @@ impl HazardTx for Tx<'_> {
                     .push_bind(id_str(r.event_id))
                     .push_bind(r.role.as_str())
                     .push_bind(&r.sha256)
+                    .push_bind(r.received_at);
+            });
+            qb.push(" ON CONFLICT (id) DO NOTHING");
+            qb.build().execute(&mut **self.0).await?;
+        }
+        Ok(())
+    }
+
+    async fn insert_photo_meta(&mut self, rows: &[PhotoMetaRow]) -> StoreResult<()> {
+        for chunk in rows.chunks(INSERT_CHUNK) {
+            let mut qb = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO photos (id, estate_id, device_id, user_id, sha256, bytes, mime, subject_kind, subject_id, role, received_at) ",
+            );
+            qb.push_values(chunk.iter(), |mut b, r| {
+                b.push_bind(id_str(r.id))
+                    .push_bind(id_str(r.estate_id))
+                    .push_bind(id_str(r.device_id))
+                    .push_bind(id_str(r.user_id))
+                    .push_bind(r.meta.sha256.clone())
+                    .push_bind(r.meta.bytes.map(|n| n as i64))
+                    .push_bind(r.meta.mime.clone())
+                    .push_bind(r.meta.subject_kind.clone())
+                    .push_bind(r.meta.subject_id.clone())
+                    .push_bind(r.meta.role.clone())
                     .push_bind(r.received_at);
             });
             qb.push(" ON CONFLICT (id) DO NOTHING");
