@@ -43,8 +43,10 @@ impl Application {
         let listener = TcpListener::bind(&config.listen)
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
+        let blobs = crate::blobs::from_config(&config)?;
         let state = AppState {
             store,
+            blobs,
             keys: Arc::new(keys),
             clock: Arc::new(ServerClock::new()),
             hub,
