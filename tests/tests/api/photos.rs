@@ -461,3 +461,48 @@ async fn photo_facts_are_read_for_their_meaning() {
     );
     assert_eq!(r[4]["status"], "accepted");
 }
+
+#[tokio::test]
+async fn a_ticket_shows_whether_its_photos_bytes_arrived() {
+    let app = TestApp::spawn().await;
+    let guard = app.login_new_device("guard1").await;
+    let manager = app.login_new_device("manager1").await;
+    let estate = guard.estate(ESTATE_1);
+    let bytes = jpeg(7, 4_000);
+    let h = sha(&bytes);
+    let r = app
+        .client
+        .post(app.url("/v1/hazards"))
+        .bearer_auth(&guard.access)
+        .json(&json!({
+            "estate_id": estate, "grade": "general", "category": "fire",
+            "title": "Fire door wedged open",
+            "photos": [{ "sha256": h, "role": "before", "bytes": bytes.len(), "mime": "image/jpeg" }],
+        }))
+        .send()
+        .await
+        .unwrap();
+    let t = json_status(r, StatusCode::CREATED).await;
+    assert_eq!(t["timeline"][0]["photos"][0]["received"], false, "{t}");
+    // The reporter's photo is missing until uploaded, and counts for the manager's list.
+    let m = missing(&app, &manager, &estate).await;
+    assert!(device_entry(&m, guard.device_id).is_some(), "{m}");
+    assert_eq!(
+        put(&app, &guard, &h, bytes.clone()).await.status(),
+        StatusCode::CREATED
+    );
+    let id = t["id"].as_str().unwrap();
+    let t = json_ok(
+        app.client
+            .get(app.url(&format!("/v1/hazards/{id}")))
+            .bearer_auth(&manager.access)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(t["timeline"][0]["photos"][0]["received"], true, "{t}");
+    // And the manager may fetch the evidence.
+    let r = get(&app, &manager, &h).await.send().await.unwrap();
+    assert_eq!(r.bytes().await.unwrap().to_vec(), bytes);
+}

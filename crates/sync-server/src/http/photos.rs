@@ -202,7 +202,13 @@ pub async fn put_photo(
         mime: mime.to_owned(),
         stored_at: crate::clock::now_ms(),
     };
-    let created = state.store.record_photo_blob(&blob).await?;
+    let created = match state.store.record_photo_blob(&blob).await? {
+        Some(touched) => {
+            state.hub.notify(&touched);
+            true
+        }
+        None => false,
+    };
     let status = if created {
         StatusCode::CREATED
     } else {

@@ -55,6 +55,8 @@ pub trait HazardTx: Send {
     async fn insert_photos(&mut self, rows: &[PhotoRow]) -> StoreResult<()>;
     /// Records photo metadata (ignoring ids already recorded).
     async fn insert_photo_meta(&mut self, rows: &[PhotoMetaRow]) -> StoreResult<()>;
+    /// The hazards whose events have a photo with these bytes (lower-case hash).
+    async fn hazards_of_photo(&mut self, sha256: &str) -> StoreResult<Vec<HazardId>>;
     /// The hazards of stored events (for photos that name an event).
     async fn hazards_of_events(&mut self, events: &[FactId]) -> StoreResult<Vec<HazardId>>;
     /// Every stored event of these hazards, with their photos.
@@ -275,6 +277,19 @@ pub async fn after_push(
         }
     }
     let touched: HashSet<EstateId> = tickets.iter().map(|t| t.estate_id).collect();
+    Ok(touched.into_iter().collect())
+}
+
+/// After a photo's bytes are recorded: refolds the tickets that show it, so their timeline
+/// says `received`. Returns the estates whose tickets changed.
+pub async fn after_blob(
+    tx: &mut dyn HazardTx,
+    sha256: &str,
+    now: i64,
+) -> StoreResult<Vec<EstateId>> {
+    let ids = tx.hazards_of_photo(sha256).await?;
+    let tickets = refresh(tx, &ids, now).await?;
+    let touched: BTreeSet<EstateId> = tickets.iter().map(|t| t.estate_id).collect();
     Ok(touched.into_iter().collect())
 }
 

@@ -731,8 +731,10 @@ pub trait Store: Send + Sync + 'static {
     async fn photos_by_sha(&self, sha256: &str) -> StoreResult<Vec<PhotoRecord>>;
     /// The bytes held for this hash, if any.
     async fn photo_blob(&self, sha256: &str) -> StoreResult<Option<BlobRecord>>;
-    /// Records that the blob store holds these bytes; false when it already did.
-    async fn record_photo_blob(&self, b: &BlobRecord) -> StoreResult<bool>;
+    /// Records that the blob store holds these bytes and refolds the hazard tickets whose
+    /// timeline shows the photo (now `received`). `None` when the bytes were already held;
+    /// else the estates whose tickets changed.
+    async fn record_photo_blob(&self, b: &BlobRecord) -> StoreResult<Option<Vec<EstateId>>>;
     /// Photo facts whose bytes are not held, oldest first.
     async fn photos_missing(&self, q: &MissingQuery) -> StoreResult<Vec<PhotoRecord>>;
 

@@ -1186,7 +1186,8 @@ impl Store for PgStore {
         .transpose()
     }
 
-    async fn record_photo_blob(&self, b: &BlobRecord) -> StoreResult<bool> {
+    async fn record_photo_blob(&self, b: &BlobRecord) -> StoreResult<Option<Vec<EstateId>>> {
+        let mut tx = self.begin().await?;
         let done = sqlx::query(
             "INSERT INTO photo_blobs (sha256, bytes, mime, stored_at) VALUES ($1, $2, $3, $4) ON CONFLICT (sha256) DO NOTHING",
         )
@@ -1194,9 +1195,18 @@ impl Store for PgStore {
         .bind(b.bytes as i64)
         .bind(&b.mime)
         .bind(b.stored_at)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
-        Ok(done.rows_affected() == 1)
+        if done.rows_affected() == 0 {
+            tx.rollback().await?;
+            return Ok(None);
+        }
+        let touched =
+            crate::storage::hazards::after_blob(&mut hazards::Tx(&mut tx), &b.sha256, b.stored_at)
+                .await?;
+        notify_estates(&mut tx, &touched).await?;
+        tx.commit().await?;
+        Ok(Some(touched))
     }
 
     async fn photos_missing(&self, q: &MissingQuery) -> StoreResult<Vec<PhotoRecord>> {

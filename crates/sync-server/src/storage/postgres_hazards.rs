@@ -105,6 +105,17 @@ impl HazardTx for Tx<'_> {
         Ok(())
     }
 
+    async fn hazards_of_photo(&mut self, sha256: &str) -> StoreResult<Vec<HazardId>> {
+        let rows: Vec<Uuid> = sqlx::query_scalar(
+            "SELECT DISTINCT e.hazard_id FROM hazard_photos p JOIN hazard_events e ON e.id = p.event_id
+             WHERE lower(p.sha256) = $1",
+        )
+        .bind(sha256)
+        .fetch_all(&mut **self.0)
+        .await?;
+        Ok(rows.into_iter().map(HazardId).collect())
+    }
+
     async fn hazards_of_events(&mut self, events: &[FactId]) -> StoreResult<Vec<HazardId>> {
         let rows: Vec<Uuid> =
             sqlx::query_scalar("SELECT DISTINCT hazard_id FROM hazard_events WHERE id = ANY($1)")
@@ -205,7 +216,8 @@ async fn load_events_on(
 ) -> StoreResult<Vec<EventInput>> {
     let rows = sqlx::query(
         "SELECT e.id, e.estate_id, e.hlc, e.device_id, e.user_id, e.roles, e.trusted_at, e.data,
-                COALESCE((SELECT jsonb_agg(jsonb_build_array(p.id, p.role, p.sha256))
+                COALESCE((SELECT jsonb_agg(jsonb_build_array(p.id, p.role, p.sha256,
+                            EXISTS (SELECT 1 FROM photo_blobs b WHERE b.sha256 = lower(p.sha256))))
                             FROM hazard_photos p WHERE p.event_id = e.id), '[]'::jsonb) AS photos
          FROM hazard_events e WHERE e.hazard_id = ANY($1)",
     )
@@ -214,15 +226,15 @@ async fn load_events_on(
     .await?;
     let mut out = Vec::with_capacity(rows.len());
     for r in rows {
-        let photos: Vec<(Uuid, String, String)> =
+        let photos: Vec<(Uuid, String, String, bool)> =
             serde_json::from_value(r.try_get("photos")?).map_err(|_| bad("hazard photos"))?;
         let photos = photos
             .into_iter()
-            .map(|(id, role, sha256)| PhotoRef {
+            .map(|(id, role, sha256, received)| PhotoRef {
                 id: FactId(id),
                 role: PhotoRole::from_str(&role).unwrap_or(PhotoRole::Other),
                 sha256,
-                received: false,
+                received,
             })
             .collect();
         let parts = EventParts {

@@ -944,7 +944,8 @@ impl Store for SqliteStore {
         .transpose()
     }
 
-    async fn record_photo_blob(&self, b: &BlobRecord) -> StoreResult<bool> {
+    async fn record_photo_blob(&self, b: &BlobRecord) -> StoreResult<Option<Vec<EstateId>>> {
+        let mut tx = self.begin().await?;
         let done = sqlx::query(
             "INSERT INTO photo_blobs (sha256, bytes, mime, stored_at) VALUES (?, ?, ?, ?) ON CONFLICT (sha256) DO NOTHING",
         )
@@ -952,9 +953,17 @@ impl Store for SqliteStore {
         .bind(b.bytes as i64)
         .bind(&b.mime)
         .bind(b.stored_at)
-        .execute(&self.writer)
+        .execute(&mut *tx)
         .await?;
-        Ok(done.rows_affected() == 1)
+        if done.rows_affected() == 0 {
+            tx.rollback().await?;
+            return Ok(None);
+        }
+        let touched =
+            crate::storage::hazards::after_blob(&mut hazards::Tx(&mut tx), &b.sha256, b.stored_at)
+                .await?;
+        tx.commit().await?;
+        Ok(Some(touched))
     }
 
     async fn photos_missing(&self, q: &MissingQuery) -> StoreResult<Vec<PhotoRecord>> {

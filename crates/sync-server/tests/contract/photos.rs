@@ -61,8 +61,8 @@ pub async fn photo_metadata_is_recorded_and_missing_bytes_listed(store: DynStore
         mime: "image/jpeg".into(),
         stored_at: 1_700_000_000_000,
     };
-    assert!(store.record_photo_blob(&blob).await.unwrap());
-    assert!(!store.record_photo_blob(&blob).await.unwrap());
+    assert!(store.record_photo_blob(&blob).await.unwrap().is_some());
+    assert!(store.record_photo_blob(&blob).await.unwrap().is_none());
     assert_eq!(store.photo_blob(&sha).await.unwrap(), Some(blob));
     assert!(store.photos_missing(&of_e).await.unwrap().is_empty());
     assert!(store
