@@ -38,6 +38,7 @@ impl Modify for BearerAuth {
         crate::http::devices::list_devices,
         crate::http::photos::put_photo,
         crate::http::photos::get_photo,
+        crate::http::photos::head_photo,
         crate::http::photos::list_missing,
         crate::http::hazards::report_hazard,
         crate::http::hazards::list_hazards,

@@ -506,3 +506,213 @@ async fn a_ticket_shows_whether_its_photos_bytes_arrived() {
     let r = get(&app, &manager, &h).await.send().await.unwrap();
     assert_eq!(r.bytes().await.unwrap().to_vec(), bytes);
 }
+
+fn part(
+    app: &TestApp,
+    s: &Session,
+    h: &str,
+    range: &str,
+    body: Vec<u8>,
+) -> reqwest::RequestBuilder {
+    app.client
+        .put(app.url(&format!("/v1/photos/{h}")))
+        .bearer_auth(&s.access)
+        .header(CONTENT_RANGE, range.to_owned())
+        .body(body)
+}
+
+async fn head_offset(app: &TestApp, s: &Session, h: &str) -> (StatusCode, Option<u64>) {
+    let r = app
+        .client
+        .head(app.url(&format!("/v1/photos/{h}")))
+        .bearer_auth(&s.access)
+        .send()
+        .await
+        .unwrap();
+    let off = r
+        .headers()
+        .get("upload-offset")
+        .map(|v| v.to_str().unwrap().parse().unwrap());
+    (r.status(), off)
+}
+
+#[tokio::test]
+async fn an_upload_cut_in_the_middle_resumes_where_the_server_stopped() {
+    let app = TestApp::spawn().await;
+    let guard = app.login_new_device("guard1").await;
+    let estate = guard.estate(ESTATE_1);
+    let bytes = jpeg(8, 300_000);
+    let h = sha(&bytes);
+    let total = bytes.len();
+    app.push_ok(
+        &guard,
+        vec![photo_fact(&estate, 1, &h, total, "image/jpeg")],
+    )
+    .await;
+    assert_eq!(
+        head_offset(&app, &guard, &h).await,
+        (StatusCode::NOT_FOUND, Some(0))
+    );
+
+    // The link drops after 100,000 of the 300,000 bytes: a raw connection closed mid-body.
+    {
+        use tokio::io::AsyncWriteExt;
+        let addr = app.address.trim_start_matches("http://").to_owned();
+        let mut sock = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        let head = format!(
+            "PUT /v1/photos/{h} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {}\r\n\
+             Content-Range: bytes 0-{}/{total}\r\nContent-Length: {total}\r\n\r\n",
+            guard.access,
+            total - 1
+        );
+        sock.write_all(head.as_bytes()).await.unwrap();
+        sock.write_all(&bytes[..100_000]).await.unwrap();
+        sock.flush().await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        drop(sock);
+    }
+    // The server kept what arrived.
+    let mut held = 0;
+    for _ in 0..50 {
+        let (status, off) = head_offset(&app, &guard, &h).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        held = off.unwrap();
+        if held == 100_000 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(held, 100_000);
+
+    // A part that does not start where the server stands: 409 with the offset.
+    let r = part(
+        &app,
+        &guard,
+        &h,
+        &format!("bytes 200000-{}/{total}", total - 1),
+        bytes[200_000..].to_vec(),
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(r.headers()["upload-offset"], "100000");
+    assert_problem(r, StatusCode::CONFLICT, "/problems/upload-offset-mismatch").await;
+
+    // Resume in two parts: the middle (202, the new offset), then the rest (201, stored).
+    let r = part(
+        &app,
+        &guard,
+        &h,
+        &format!("bytes 100000-199999/{total}"),
+        bytes[100_000..200_000].to_vec(),
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    assert_eq!(r.headers()["upload-offset"], "200000");
+    assert_eq!(r.headers()[RANGE], "bytes=0-199999");
+    let r = part(
+        &app,
+        &guard,
+        &h,
+        &format!("bytes 200000-{}/{total}", total - 1),
+        bytes[200_000..].to_vec(),
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let got = get(&app, &guard, &h)
+        .await
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(got.to_vec(), bytes);
+    assert_eq!(head_offset(&app, &guard, &h).await.0, StatusCode::OK);
+    assert!(files(&app.data_dir.join("uploads")).is_empty());
+}
+
+#[tokio::test]
+async fn a_resumed_upload_is_checked_like_a_whole_one() {
+    let app = TestApp::spawn().await;
+    let guard = app.login_new_device("guard1").await;
+    let estate = guard.estate(ESTATE_1);
+    let bytes = jpeg(9, 20_000);
+    let h = sha(&bytes);
+    app.push_ok(
+        &guard,
+        vec![photo_fact(&estate, 1, &h, bytes.len(), "image/jpeg")],
+    )
+    .await;
+    let r = part(
+        &app,
+        &guard,
+        &h,
+        "bytes 0-9999/20000",
+        bytes[..10_000].to_vec(),
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let mut tail = bytes[10_000..].to_vec();
+    tail[5] ^= 0xFF;
+    let r = part(&app, &guard, &h, "bytes 10000-19999/20000", tail)
+        .send()
+        .await
+        .unwrap();
+    assert_problem(
+        r,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "/problems/hash-mismatch",
+    )
+    .await;
+    assert!(files(&app.data_dir.join("uploads")).is_empty());
+    assert!(files(&app.data_dir.join("photos")).is_empty());
+    // A bad Content-Range is a validation problem.
+    let r = part(&app, &guard, &h, "bytes 5-1/20000", vec![0; 10])
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, StatusCode::UNPROCESSABLE_ENTITY, "/problems/validation").await;
+}
+
+#[tokio::test]
+async fn partial_uploads_expire() {
+    let s = TestApp::spawn_with(|c| c.upload_expiry_secs = 1).await;
+    let app = &s.app;
+    let guard = app.login_new_device("guard1").await;
+    let estate = guard.estate(ESTATE_1);
+    let bytes = jpeg(10, 20_000);
+    let h = sha(&bytes);
+    app.push_ok(
+        &guard,
+        vec![photo_fact(&estate, 1, &h, bytes.len(), "image/jpeg")],
+    )
+    .await;
+    let r = part(
+        app,
+        &guard,
+        &h,
+        "bytes 0-9999/20000",
+        bytes[..10_000].to_vec(),
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    assert_eq!(head_offset(app, &guard, &h).await.1, Some(10_000));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while head_offset(app, &guard, &h).await.1 != Some(0) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the partial upload did not expire"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert!(files(&app.data_dir.join("uploads")).is_empty());
+}

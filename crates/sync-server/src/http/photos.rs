@@ -24,7 +24,10 @@ use tokio::io::AsyncWriteExt;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/v1/photos/{sha256}", get(get_photo).put(put_photo))
+        .route(
+            "/v1/photos/{sha256}",
+            get(get_photo).head(head_photo).put(put_photo),
+        )
         .route("/v1/estates/{id}/photos/missing", get(list_missing))
 }
 
@@ -133,50 +136,202 @@ pub async fn put_photo(
             format!("a photo may have at most {max} bytes"),
         )
     };
-    if let Some(len) = headers
+    let declared_len = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok())
-    {
-        if len > max {
-            return Err(too_large());
-        }
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared_len.is_some_and(|len| len > max) {
+        return Err(too_large());
     }
     let dir = state.config.upload_dir();
     tokio::fs::create_dir_all(&dir)
         .await
         .map_err(|e| AppError::Internal(e.into()))?;
+
+    if let Some(cr) = headers.get(header::CONTENT_RANGE) {
+        let (a, b, total) = cr
+            .to_str()
+            .ok()
+            .and_then(parse_content_range)
+            .ok_or_else(|| bad_field("Content-Range", "must be `bytes FIRST-LAST/TOTAL`"))?;
+        if total > max {
+            return Err(too_large());
+        }
+        return put_part(&state, &caller, &sha, &rows, (a, b, total), body).await;
+    }
+
     let tmp = TempFile(Some(dir.join(format!("put-{}", uuid::Uuid::new_v4()))));
     let mut file = tokio::fs::File::create(tmp.path())
         .await
         .map_err(|e| AppError::Internal(e.into()))?;
-    let mut hasher = Sha256::new();
-    let mut head: Vec<u8> = Vec::with_capacity(SNIFF_LEN);
     let mut len: u64 = 0;
     let mut stream = body.into_data_stream();
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| AppError::InvalidJson(format!("reading the body: {e}")))?;
+        let chunk = chunk.map_err(|e| bad_field("body", format!("the upload broke off: {e}")))?;
         len += chunk.len() as u64;
         if len > max {
             return Err(too_large());
         }
-        if head.len() < SNIFF_LEN {
-            let take = (SNIFF_LEN - head.len()).min(chunk.len());
-            head.extend_from_slice(&chunk[..take]);
-        }
-        hasher.update(&chunk);
         file.write_all(&chunk)
             .await
             .map_err(|e| AppError::Internal(e.into()))?;
     }
-    file.flush()
-        .await
-        .map_err(|e| AppError::Internal(e.into()))?;
     file.sync_all()
         .await
         .map_err(|e| AppError::Internal(e.into()))?;
     drop(file);
-    let got = hex::encode(hasher.finalize());
+    finish(&state, &sha, &rows, tmp).await
+}
+
+fn bad_field(path: &str, message: impl Into<String>) -> AppError {
+    AppError::Validation(vec![crate::error::FieldError {
+        path: path.into(),
+        message: message.into(),
+    }])
+}
+
+/// `bytes FIRST-LAST/TOTAL` (RFC 9110 §14.4), inclusive, LAST < TOTAL.
+pub fn parse_content_range(v: &str) -> Option<(u64, u64, u64)> {
+    let rest = v.trim().strip_prefix("bytes ")?;
+    let (range, total) = rest.split_once('/')?;
+    let (a, b) = range.split_once('-')?;
+    let (a, b, total): (u64, u64, u64) = (a.parse().ok()?, b.parse().ok()?, total.parse().ok()?);
+    (a <= b && b < total).then_some((a, b, total))
+}
+
+/// Where a resumable upload of `sha` by this device waits (`total` bytes announced).
+fn part_path(state: &AppState, caller: &Caller, sha: &str, total: u64) -> PathBuf {
+    state
+        .config
+        .upload_dir()
+        .join(format!("{sha}-{}-{total}.part", caller.device_id))
+}
+
+/// How many bytes of a resumable upload the server holds (0 when none).
+async fn held_offset(state: &AppState, caller: &Caller, sha: &str) -> u64 {
+    let Ok(mut rd) = tokio::fs::read_dir(state.config.upload_dir()).await else {
+        return 0;
+    };
+    let prefix = format!("{sha}-{}-", caller.device_id);
+    while let Ok(Some(e)) = rd.next_entry().await {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.starts_with(&prefix) && name.ends_with(".part") {
+            if let Ok(m) = e.metadata().await {
+                return m.len();
+            }
+        }
+    }
+    0
+}
+
+fn offset_headers(offset: u64) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    h.insert("upload-offset", HeaderValue::from(offset));
+    if offset > 0 {
+        if let Ok(v) = HeaderValue::from_str(&format!("bytes=0-{}", offset - 1)) {
+            h.insert(header::RANGE, v);
+        }
+    }
+    h
+}
+
+/// One part of a resumable upload (HTTP `Content-Range` uploads): appended to the partial
+/// file if it starts where that file ends; the last part verifies and stores the photo.
+/// Whatever arrives of a part that breaks off is kept, so the next part resumes there.
+async fn put_part(
+    state: &AppState,
+    caller: &Caller,
+    sha: &str,
+    rows: &[PhotoRecord],
+    (first, last, total): (u64, u64, u64),
+    body: Body,
+) -> AppResult<Response> {
+    let path = part_path(state, caller, sha, total);
+    let held = match tokio::fs::metadata(&path).await {
+        Ok(m) => m.len(),
+        Err(_) => 0,
+    };
+    if first != held && first != 0 {
+        let mut resp = photo_err(
+            PhotoProblem::OffsetMismatch,
+            format!("the server holds {held} bytes of this upload; send the part from byte {held}"),
+        )
+        .into_response();
+        resp.headers_mut().extend(offset_headers(held));
+        return Ok(resp);
+    }
+    // From byte 0: (re)start the upload.
+    let mut file = tokio::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .append(first != 0)
+        .truncate(first == 0)
+        .open(&path)
+        .await
+        .map_err(|e| AppError::Internal(e.into()))?;
+    let want = last + 1 - first;
+    let mut got: u64 = 0;
+    let mut stream = body.into_data_stream();
+    let mut broke = None;
+    while let Some(chunk) = stream.next().await {
+        let chunk = match chunk {
+            Ok(c) => c,
+            Err(e) => {
+                broke = Some(e.to_string());
+                break;
+            }
+        };
+        let room = (want - got).min(chunk.len() as u64) as usize;
+        file.write_all(&chunk[..room])
+            .await
+            .map_err(|e| AppError::Internal(e.into()))?;
+        got += room as u64;
+        if room < chunk.len() {
+            broke = Some(format!(
+                "the part has more than the {want} bytes its Content-Range says"
+            ));
+            break;
+        }
+    }
+    file.sync_all()
+        .await
+        .map_err(|e| AppError::Internal(e.into()))?;
+    drop(file);
+    let offset = first + got;
+    if let Some(why) = broke {
+        let mut resp =
+            bad_field("body", format!("{why}; the server holds {offset} bytes")).into_response();
+        resp.headers_mut().extend(offset_headers(offset));
+        return Ok(resp);
+    }
+    if offset < total {
+        let mut h = offset_headers(offset);
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        return Ok((
+            StatusCode::ACCEPTED,
+            h,
+            Json(serde_json::json!({ "sha256": sha, "offset": offset, "total": total })),
+        )
+            .into_response());
+    }
+    // Complete: the same checks as a whole upload.
+    finish(state, sha, rows, TempFile(Some(path))).await
+}
+
+/// Checks a complete upload file (hash, sniffed type, declared size and type) and stores
+/// it; on any refusal the file is removed and nothing is stored.
+async fn finish(
+    state: &AppState,
+    sha: &str,
+    rows: &[PhotoRecord],
+    tmp: TempFile,
+) -> AppResult<Response> {
+    let (got, head, len) = hash_file(tmp.path())
+        .await
+        .map_err(|e| AppError::Internal(e.into()))?;
     if got != sha {
         return Err(photo_err(
             PhotoProblem::HashMismatch,
@@ -189,15 +344,15 @@ pub async fn put_photo(
             "the bytes are not a JPEG, PNG, WebP or HEIC image; nothing was stored",
         ));
     };
-    check_declared(&rows, len, mime)?;
+    check_declared(rows, len, mime)?;
     let key = tmp.keep();
     state
         .blobs
-        .put_file(&sha, &key)
+        .put_file(sha, &key)
         .await
         .map_err(AppError::Internal)?;
     let blob = BlobRecord {
-        sha256: sha.clone(),
+        sha256: sha.to_owned(),
         bytes: len,
         mime: mime.to_owned(),
         stored_at: crate::clock::now_ms(),
@@ -215,6 +370,73 @@ pub async fn put_photo(
         StatusCode::OK
     };
     Ok((status, Json(stored(blob, created))).into_response())
+}
+
+/// SHA-256 (hex), the first bytes and the length of a file, read in blocks.
+async fn hash_file(path: &std::path::Path) -> std::io::Result<(String, Vec<u8>, u64)> {
+    use tokio::io::AsyncReadExt;
+    let mut f = tokio::fs::File::open(path).await?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut head = Vec::with_capacity(SNIFF_LEN);
+    let mut len = 0u64;
+    loop {
+        let n = f.read(&mut buf).await?;
+        if n == 0 {
+            break;
+        }
+        if head.len() < SNIFF_LEN {
+            let take = (SNIFF_LEN - head.len()).min(n);
+            head.extend_from_slice(&buf[..take]);
+        }
+        hasher.update(&buf[..n]);
+        len += n as u64;
+    }
+    Ok((hex::encode(hasher.finalize()), head, len))
+}
+
+/// Removes partial uploads untouched for longer than `max_age`; returns how many.
+pub async fn expire_uploads(dir: &std::path::Path, max_age: std::time::Duration) -> u64 {
+    let Ok(mut rd) = tokio::fs::read_dir(dir).await else {
+        return 0;
+    };
+    let mut n = 0;
+    while let Ok(Some(e)) = rd.next_entry().await {
+        let Ok(m) = e.metadata().await else { continue };
+        let old = m
+            .modified()
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > max_age);
+        if m.is_file() && old && tokio::fs::remove_file(e.path()).await.is_ok() {
+            n += 1;
+        }
+    }
+    n
+}
+
+/// `HEAD`: the headers of `GET` when the bytes are stored; otherwise `404` with
+/// `Upload-Offset` (and `Range: bytes=0-N`) saying how much of a resumable upload from this
+/// device the server holds, so the handset resumes from there.
+#[utoipa::path(head, path = "/v1/photos/{sha256}", tag = "photos", security(("bearer" = [])),
+    params(("sha256" = String, Path, description = "SHA-256 of the bytes, hex")),
+    responses(
+    (status = 200, description = "stored: the headers GET would send"),
+    (status = 404, description = "not stored (Upload-Offset: bytes of a resumable upload held), or not visible")))]
+pub async fn head_photo(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(sha256): Path<String>,
+    headers: HeaderMap,
+) -> AppResult<Response> {
+    let (sha, _) = visible(&state, &caller, &sha256).await?;
+    if state.store.photo_blob(&sha).await?.is_none() {
+        let offset = held_offset(&state, &caller, &sha).await;
+        return Ok((StatusCode::NOT_FOUND, offset_headers(offset)).into_response());
+    }
+    let resp = get_photo(State(state), caller, Path(sha256), headers).await?;
+    let (parts, _) = resp.into_parts();
+    Ok(Response::from_parts(parts, Body::empty()))
 }
 
 fn stored(b: BlobRecord, created: bool) -> PhotoStored {
@@ -415,4 +637,21 @@ pub async fn list_missing(
             .map(|(device_id, photos)| DeviceMissing { device_id, photos })
             .collect(),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_content_range;
+
+    #[test]
+    fn content_ranges_of_upload_parts() {
+        assert_eq!(parse_content_range("bytes 0-9/100"), Some((0, 9, 100)));
+        assert_eq!(parse_content_range("bytes 90-99/100"), Some((90, 99, 100)));
+        assert_eq!(parse_content_range("bytes 90-100/100"), None);
+        assert_eq!(parse_content_range("bytes 9-3/100"), None);
+        assert_eq!(parse_content_range("bytes */100"), None);
+        assert_eq!(parse_content_range("bytes 0-9/*"), None);
+        assert_eq!(parse_content_range("items 0-9/100"), None);
+        assert_eq!(parse_content_range("bytes x-9/100"), None);
+    }
 }
