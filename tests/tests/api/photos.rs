@@ -716,3 +716,87 @@ async fn partial_uploads_expire() {
     }
     assert!(files(&app.data_dir.join("uploads")).is_empty());
 }
+
+/// A real 640×320 JPEG whose EXIF says "rotate 90° clockwise" (orientation 6).
+fn rotated_jpeg() -> Vec<u8> {
+    let img = image::RgbImage::from_fn(640, 320, |x, _| image::Rgb([(x % 256) as u8, 80, 160]));
+    let mut plain = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new(&mut plain)
+        .encode_image(&img)
+        .unwrap();
+    let tiff: [u8; 26] = [
+        0x49, 0x49, 0x2A, 0x00, 0x08, 0, 0, 0, // little-endian TIFF, IFD at 8
+        1, 0, // one entry
+        0x12, 0x01, 0x03, 0x00, 0x01, 0, 0, 0, 0x06, 0x00, 0, 0, // Orientation = 6
+        0, 0, 0, 0, // no next IFD
+    ];
+    let mut app1 = vec![0xFF, 0xE1, 0x00, (2 + 6 + tiff.len()) as u8];
+    app1.extend_from_slice(b"Exif\0\0");
+    app1.extend_from_slice(&tiff);
+    let mut out = plain[..2].to_vec();
+    out.extend(app1);
+    out.extend_from_slice(&plain[2..]);
+    out
+}
+
+#[tokio::test]
+async fn a_thumbnail_is_made_once_upright() {
+    let app = TestApp::spawn().await;
+    let guard = app.login_new_device("guard1").await;
+    let estate = guard.estate(ESTATE_1);
+    let bytes = rotated_jpeg();
+    let h = sha(&bytes);
+    app.push_ok(
+        &guard,
+        vec![photo_fact(&estate, 1, &h, bytes.len(), "image/jpeg")],
+    )
+    .await;
+    assert_eq!(
+        put(&app, &guard, &h, bytes.clone()).await.status(),
+        StatusCode::CREATED
+    );
+    let r = app
+        .client
+        .get(app.url(&format!("/v1/photos/{h}?size=thumb")))
+        .bearer_auth(&guard.access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()[CONTENT_TYPE], "image/jpeg");
+    assert_eq!(r.headers()[ETAG], format!("\"{h}-thumb\"").as_str());
+    let thumb = image::load_from_memory(&r.bytes().await.unwrap()).unwrap();
+    // 640×320 turned upright is 320×640; its thumbnail 160×320.
+    assert_eq!((thumb.width(), thumb.height()), (160, 320));
+    // The original is untouched; an unknown size is a validation problem.
+    let r = get(&app, &guard, &h).await.send().await.unwrap();
+    assert_eq!(r.bytes().await.unwrap().to_vec(), bytes);
+    let r = app
+        .client
+        .get(app.url(&format!("/v1/photos/{h}?size=huge")))
+        .bearer_auth(&guard.access)
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, StatusCode::UNPROCESSABLE_ENTITY, "/problems/validation").await;
+    // Photos that cannot be decoded are stored without one: ?size=thumb is 404.
+    let fake = jpeg(11, 2_000);
+    let fh = sha(&fake);
+    app.push_ok(
+        &guard,
+        vec![photo_fact(&estate, 2, &fh, fake.len(), "image/jpeg")],
+    )
+    .await;
+    assert_eq!(
+        put(&app, &guard, &fh, fake).await.status(),
+        StatusCode::CREATED
+    );
+    let r = app
+        .client
+        .get(app.url(&format!("/v1/photos/{fh}?size=thumb")))
+        .bearer_auth(&guard.access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+}

@@ -4,6 +4,7 @@
 
 use crate::auth::Caller;
 use crate::error::{AppError, AppResult, PhotoProblem, Problem};
+use crate::http::extract::ApiQuery;
 use crate::http::AppState;
 use crate::services::photos::{is_sha256, parse_range, sniff, SNIFF_LEN};
 use crate::storage::{BlobRecord, MissingQuery, PhotoRecord};
@@ -345,6 +346,30 @@ async fn finish(
         ));
     };
     check_declared(rows, len, mime)?;
+    // The thumbnail, once, from the local file before it goes to the store. A photo that
+    // cannot be decoded (HEIC, or a damaged file) is stored without one.
+    let thumb = TempFile(Some(tmp.path().with_extension("thumb")));
+    let (src, dest, m) = (
+        tmp.path().to_path_buf(),
+        thumb.path().to_path_buf(),
+        mime.to_owned(),
+    );
+    let made = tokio::task::spawn_blocking(move || {
+        crate::services::thumbs::make_thumbnail(&src, &dest, &m)
+    })
+    .await
+    .map_err(|e| AppError::Internal(e.into()))?;
+    match made {
+        Ok(()) => {
+            let t = thumb.keep();
+            state
+                .blobs
+                .put_file(&crate::services::thumbs::thumb_key(sha), &t)
+                .await
+                .map_err(AppError::Internal)?;
+        }
+        Err(e) => tracing::info!(error = %e, "no thumbnail"),
+    }
     let key = tmp.keep();
     state
         .blobs
@@ -427,6 +452,7 @@ pub async fn head_photo(
     State(state): State<AppState>,
     caller: Caller,
     Path(sha256): Path<String>,
+    query: ApiQuery<GetParams>,
     headers: HeaderMap,
 ) -> AppResult<Response> {
     let (sha, _) = visible(&state, &caller, &sha256).await?;
@@ -434,7 +460,7 @@ pub async fn head_photo(
         let offset = held_offset(&state, &caller, &sha).await;
         return Ok((StatusCode::NOT_FOUND, offset_headers(offset)).into_response());
     }
-    let resp = get_photo(State(state), caller, Path(sha256), headers).await?;
+    let resp = get_photo(State(state), caller, Path(sha256), query, headers).await?;
     let (parts, _) = resp.into_parts();
     Ok(Response::from_parts(parts, Body::empty()))
 }
@@ -477,10 +503,17 @@ fn check_declared(rows: &[PhotoRecord], len: u64, mime: &str) -> AppResult<()> {
     Ok(())
 }
 
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+pub struct GetParams {
+    /// `thumb`: the 320 px JPEG thumbnail (404 when there is none, e.g. for HEIC);
+    /// `original` or absent: the photo.
+    pub size: Option<String>,
+}
+
 /// A photo's bytes (`HEAD`: its headers). `ETag` is the hash; the bytes never change, so
 /// they may be cached privately for a year. `Range: bytes=a-b` answers 206.
 #[utoipa::path(get, path = "/v1/photos/{sha256}", tag = "photos", security(("bearer" = [])),
-    params(("sha256" = String, Path, description = "SHA-256 of the bytes, hex")),
+    params(("sha256" = String, Path, description = "SHA-256 of the bytes, hex"), GetParams),
     responses(
     (status = 200, description = "the bytes", content_type = "image/*"),
     (status = 206, description = "the range asked for", content_type = "image/*"),
@@ -493,15 +526,30 @@ pub async fn get_photo(
     State(state): State<AppState>,
     caller: Caller,
     Path(sha256): Path<String>,
+    ApiQuery(params): ApiQuery<GetParams>,
     headers: HeaderMap,
 ) -> AppResult<Response> {
     let (sha, _) = visible(&state, &caller, &sha256).await?;
-    let blob = state
+    let mut blob = state
         .store
         .photo_blob(&sha)
         .await?
         .ok_or(AppError::NotFound)?;
-    let etag = format!("\"{sha}\"");
+    let (key, etag) = match params.size.as_deref() {
+        None | Some("original") => (sha.clone(), format!("\"{sha}\"")),
+        Some("thumb") => {
+            let key = crate::services::thumbs::thumb_key(&sha);
+            blob.bytes = state
+                .blobs
+                .size(&key)
+                .await
+                .map_err(AppError::Internal)?
+                .ok_or(AppError::NotFound)?;
+            blob.mime = "image/jpeg".into();
+            (key, format!("\"{sha}-thumb\""))
+        }
+        Some(_) => return Err(bad_field("size", "must be `thumb` or `original`")),
+    };
     let mut resp_headers = HeaderMap::new();
     let hv = |s: &str| HeaderValue::from_str(s).map_err(|e| AppError::Internal(e.into()));
     resp_headers.insert(header::ETAG, hv(&etag)?);
@@ -536,7 +584,7 @@ pub async fn get_photo(
     };
     let stream = state
         .blobs
-        .get(&sha, range)
+        .get(&key, range)
         .await
         .map_err(AppError::Internal)?
         .ok_or_else(|| {

@@ -5,3 +5,4 @@ pub mod cursor;
 pub mod hazards;
 pub mod photos;
 pub mod sync;
+pub mod thumbs;
