@@ -76,6 +76,9 @@ pub struct PhotoStored {
     pub created: bool,
 }
 
+/// Largest write buffered per upload file.
+const UPLOAD_BUF: usize = 64 * 1024;
+
 /// A temporary upload file, removed on drop unless handed on.
 struct TempFile(Option<PathBuf>);
 
@@ -165,6 +168,9 @@ pub async fn put_photo(
     let mut file = tokio::fs::File::create(tmp.path())
         .await
         .map_err(|e| AppError::Internal(e.into()))?;
+    // tokio buffers up to 2 MiB per file for its blocking writes; 50 uploads at once would
+    // hold 100 MiB. Small writes keep memory flat (the body arrives in small chunks anyway).
+    file.set_max_buf_size(UPLOAD_BUF);
     let mut len: u64 = 0;
     let mut stream = body.into_data_stream();
     while let Some(chunk) = stream.next().await {
@@ -270,6 +276,7 @@ async fn put_part(
         .open(&path)
         .await
         .map_err(|e| AppError::Internal(e.into()))?;
+    file.set_max_buf_size(UPLOAD_BUF);
     let want = last + 1 - first;
     let mut got: u64 = 0;
     let mut stream = body.into_data_stream();
@@ -354,11 +361,16 @@ async fn finish(
         thumb.path().to_path_buf(),
         mime.to_owned(),
     );
+    let permit = crate::services::thumbs::permits()
+        .acquire()
+        .await
+        .map_err(|e| AppError::Internal(e.into()))?;
     let made = tokio::task::spawn_blocking(move || {
         crate::services::thumbs::make_thumbnail(&src, &dest, &m)
     })
     .await
     .map_err(|e| AppError::Internal(e.into()))?;
+    drop(permit);
     match made {
         Ok(()) => {
             let t = thumb.keep();
@@ -402,7 +414,7 @@ async fn hash_file(path: &std::path::Path) -> std::io::Result<(String, Vec<u8>, 
     use tokio::io::AsyncReadExt;
     let mut f = tokio::fs::File::open(path).await?;
     let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 256 * 1024];
+    let mut buf = vec![0u8; UPLOAD_BUF];
     let mut head = Vec::with_capacity(SNIFF_LEN);
     let mut len = 0u64;
     loop {

@@ -7,6 +7,16 @@ use std::path::Path;
 /// Longest side of a thumbnail, in pixels.
 pub const THUMB_PX: u32 = 320;
 
+/// Decoding a photo takes tens of MB (a 12 MP JPEG is 36 MB of pixels): at most this many
+/// at once, whatever the number of uploads finishing together.
+pub fn permits() -> &'static tokio::sync::Semaphore {
+    static SEM: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    SEM.get_or_init(|| {
+        let n = std::thread::available_parallelism().map_or(2, |n| n.get());
+        tokio::sync::Semaphore::new(n.clamp(1, 4))
+    })
+}
+
 /// The blob key of a photo's thumbnail.
 pub fn thumb_key(sha256: &str) -> String {
     format!("{sha256}.thumb")
