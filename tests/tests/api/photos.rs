@@ -88,7 +88,19 @@ async fn missing(app: &TestApp, s: &Session, estate: &str) -> Value {
 
 #[tokio::test]
 async fn metadata_offline_first_then_the_bytes() {
-    let app = TestApp::spawn().await;
+    metadata_offline_first_then_the_bytes_on(&TestApp::spawn().await).await;
+}
+
+#[tokio::test]
+async fn metadata_offline_first_then_the_bytes_postgres() {
+    if let Some(app) =
+        TestApp::spawn_postgres("metadata_offline_first_then_the_bytes_postgres").await
+    {
+        metadata_offline_first_then_the_bytes_on(&app).await;
+    }
+}
+
+async fn metadata_offline_first_then_the_bytes_on(app: &TestApp) {
     let guard = app.login_new_device("guard1").await;
     let manager = app.login_new_device("manager1").await;
     let estate = guard.estate(ESTATE_1);
@@ -112,7 +124,7 @@ async fn metadata_offline_first_then_the_bytes() {
     assert_eq!(answer["photos_missing"], json!([h]), "{answer}");
     // The manager sees which handset still holds it.
     // (The demo data's online photos have no bytes either.)
-    let m = missing(&app, &manager, &estate).await;
+    let m = missing(app, &manager, &estate).await;
     let mine = device_entry(&m, guard.device_id).expect("the guard's handset is listed");
     assert_eq!(mine["photos"].as_array().unwrap().len(), 1, "{m}");
     assert_eq!(mine["photos"][0]["sha256"], h);
@@ -128,23 +140,23 @@ async fn metadata_offline_first_then_the_bytes() {
         .unwrap();
     assert_problem(r, StatusCode::FORBIDDEN, "/problems/forbidden").await;
     // Before the bytes: 404.
-    let r = get(&app, &guard, &h).await.send().await.unwrap();
+    let r = get(app, &guard, &h).await.send().await.unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
 
     // Later, on a better link, the bytes.
-    let r = put(&app, &guard, &h, bytes.clone()).await;
+    let r = put(app, &guard, &h, bytes.clone()).await;
     assert_eq!(r.status(), StatusCode::CREATED);
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["bytes"], bytes.len());
     assert_eq!(body["mime"], "image/jpeg");
     // Again: idempotent, nothing rewritten.
-    let r = put(&app, &guard, &h, bytes.clone()).await;
+    let r = put(app, &guard, &h, bytes.clone()).await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.json::<Value>().await.unwrap()["created"], false);
 
     // Served to the pusher and the manager, with ETag and caching.
     for who in [&guard, &manager] {
-        let r = get(&app, who, &h).await.send().await.unwrap();
+        let r = get(app, who, &h).await.send().await.unwrap();
         assert_eq!(r.status(), StatusCode::OK);
         assert_eq!(r.headers()[ETAG], format!("\"{h}\"").as_str());
         assert_eq!(r.headers()[CONTENT_TYPE], "image/jpeg");
@@ -152,7 +164,7 @@ async fn metadata_offline_first_then_the_bytes() {
         assert!(cc.contains("private") && cc.contains("immutable"), "{cc}");
         assert_eq!(r.bytes().await.unwrap().to_vec(), bytes);
     }
-    let r = get(&app, &guard, &h)
+    let r = get(app, &guard, &h)
         .await
         .header(IF_NONE_MATCH, format!("\"{h}\""))
         .send()
@@ -173,7 +185,7 @@ async fn metadata_offline_first_then_the_bytes() {
         bytes.len().to_string().as_str()
     );
     // Ranges.
-    let r = get(&app, &guard, &h)
+    let r = get(app, &guard, &h)
         .await
         .header(RANGE, "bytes=100-199")
         .send()
@@ -185,7 +197,7 @@ async fn metadata_offline_first_then_the_bytes() {
         format!("bytes 100-199/{}", bytes.len()).as_str()
     );
     assert_eq!(r.bytes().await.unwrap().to_vec(), bytes[100..200].to_vec());
-    let r = get(&app, &guard, &h)
+    let r = get(app, &guard, &h)
         .await
         .header(RANGE, format!("bytes={}-", bytes.len()))
         .send()
@@ -207,7 +219,7 @@ async fn metadata_offline_first_then_the_bytes() {
         .push_ok(&guard, vec![Scan::new(&estate, 2).json()])
         .await;
     assert_eq!(answer["photos_missing"], json!([]), "{answer}");
-    let m = missing(&app, &manager, &estate).await;
+    let m = missing(app, &manager, &estate).await;
     assert!(device_entry(&m, guard.device_id).is_none(), "{m}");
 }
 
@@ -221,7 +233,19 @@ fn device_entry(m: &Value, device: Uuid) -> Option<&Value> {
 
 #[tokio::test]
 async fn the_same_photo_from_two_devices_is_stored_once() {
-    let app = TestApp::spawn().await;
+    the_same_photo_from_two_devices_is_stored_once_on(&TestApp::spawn().await).await;
+}
+
+#[tokio::test]
+async fn the_same_photo_from_two_devices_is_stored_once_postgres() {
+    if let Some(app) =
+        TestApp::spawn_postgres("the_same_photo_from_two_devices_is_stored_once_postgres").await
+    {
+        the_same_photo_from_two_devices_is_stored_once_on(&app).await;
+    }
+}
+
+async fn the_same_photo_from_two_devices_is_stored_once_on(app: &TestApp) {
     let a = app.login_new_device("guard1").await;
     let b = app.login_new_device("guard2").await;
     let estate = a.estate(ESTATE_1);
@@ -235,10 +259,10 @@ async fn the_same_photo_from_two_devices_is_stored_once() {
         .await;
     }
     assert_eq!(
-        put(&app, &a, &h, bytes.clone()).await.status(),
+        put(app, &a, &h, bytes.clone()).await.status(),
         StatusCode::CREATED
     );
-    let r = put(&app, &b, &h, bytes.clone()).await;
+    let r = put(app, &b, &h, bytes.clone()).await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.json::<Value>().await.unwrap()["created"], false);
     let stored = files(&app.data_dir.join("photos"));
@@ -464,7 +488,19 @@ async fn photo_facts_are_read_for_their_meaning() {
 
 #[tokio::test]
 async fn a_ticket_shows_whether_its_photos_bytes_arrived() {
-    let app = TestApp::spawn().await;
+    a_ticket_shows_whether_its_photos_bytes_arrived_on(&TestApp::spawn().await).await;
+}
+
+#[tokio::test]
+async fn a_ticket_shows_whether_its_photos_bytes_arrived_postgres() {
+    if let Some(app) =
+        TestApp::spawn_postgres("a_ticket_shows_whether_its_photos_bytes_arrived_postgres").await
+    {
+        a_ticket_shows_whether_its_photos_bytes_arrived_on(&app).await;
+    }
+}
+
+async fn a_ticket_shows_whether_its_photos_bytes_arrived_on(app: &TestApp) {
     let guard = app.login_new_device("guard1").await;
     let manager = app.login_new_device("manager1").await;
     let estate = guard.estate(ESTATE_1);
@@ -485,10 +521,10 @@ async fn a_ticket_shows_whether_its_photos_bytes_arrived() {
     let t = json_status(r, StatusCode::CREATED).await;
     assert_eq!(t["timeline"][0]["photos"][0]["received"], false, "{t}");
     // The reporter's photo is missing until uploaded, and counts for the manager's list.
-    let m = missing(&app, &manager, &estate).await;
+    let m = missing(app, &manager, &estate).await;
     assert!(device_entry(&m, guard.device_id).is_some(), "{m}");
     assert_eq!(
-        put(&app, &guard, &h, bytes.clone()).await.status(),
+        put(app, &guard, &h, bytes.clone()).await.status(),
         StatusCode::CREATED
     );
     let id = t["id"].as_str().unwrap();
@@ -503,7 +539,7 @@ async fn a_ticket_shows_whether_its_photos_bytes_arrived() {
     .await;
     assert_eq!(t["timeline"][0]["photos"][0]["received"], true, "{t}");
     // And the manager may fetch the evidence.
-    let r = get(&app, &manager, &h).await.send().await.unwrap();
+    let r = get(app, &manager, &h).await.send().await.unwrap();
     assert_eq!(r.bytes().await.unwrap().to_vec(), bytes);
 }
 
