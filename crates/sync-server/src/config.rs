@@ -70,6 +70,31 @@ pub struct Config {
     /// (`PATROL_HAZARD_HELD_AFTER_SECS`).
     pub hazard_held_after_secs: u64,
     pub log_format: LogFormat,
+    /// Largest photo accepted, in bytes (`PATROL_MAX_PHOTO_BYTES`; default 20 MiB).
+    pub max_photo_bytes: u64,
+    /// Where photo bytes go: `local` (a directory, default `<data_dir>/photos`) or `s3`
+    /// (`PATROL_PHOTO_STORE`).
+    pub photo_store: PhotoStoreKind,
+    /// The local photo directory (`PATROL_PHOTO_DIR`); default `<data_dir>/photos`.
+    pub photo_dir: Option<PathBuf>,
+    /// S3-compatible store (`PATROL_S3_ENDPOINT`, …); used when `photo_store = "s3"`.
+    pub s3_endpoint: Option<String>,
+    pub s3_bucket: Option<String>,
+    pub s3_region: String,
+    pub s3_access_key_id: Option<Secret>,
+    pub s3_secret_access_key: Option<Secret>,
+    /// Allow `http://` endpoints (a store on loopback or a private network).
+    pub s3_allow_http: bool,
+    /// Partial uploads untouched for longer than this are deleted
+    /// (`PATROL_UPLOAD_EXPIRY_SECS`; default 24 h).
+    pub upload_expiry_secs: u64,
+}
+
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum PhotoStoreKind {
+    Local,
+    S3,
 }
 
 impl Default for Config {
@@ -92,6 +117,16 @@ impl Default for Config {
             escalation_interval_secs: 60,
             hazard_held_after_secs: 86_400,
             log_format: LogFormat::Text,
+            max_photo_bytes: 20 * 1024 * 1024,
+            photo_store: PhotoStoreKind::Local,
+            photo_dir: None,
+            s3_endpoint: None,
+            s3_bucket: None,
+            s3_region: "us-east-1".into(),
+            s3_access_key_id: None,
+            s3_secret_access_key: None,
+            s3_allow_http: false,
+            upload_expiry_secs: 86_400,
         }
     }
 }
@@ -135,7 +170,26 @@ impl Config {
             self.escalation_interval_secs > 0,
             "escalation_interval_secs must be positive"
         );
+        anyhow::ensure!(self.max_photo_bytes > 0, "max_photo_bytes must be positive");
+        if self.photo_store == PhotoStoreKind::S3 {
+            anyhow::ensure!(
+                self.s3_bucket.as_deref().is_some_and(|b| !b.is_empty()),
+                "photo_store = \"s3\" needs s3_bucket"
+            );
+        }
         Ok(())
+    }
+
+    /// The local photo directory: `photo_dir`, else `<data_dir>/photos`.
+    pub fn photo_dir(&self) -> PathBuf {
+        self.photo_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("photos"))
+    }
+
+    /// Where partial uploads wait: `<data_dir>/uploads`.
+    pub fn upload_dir(&self) -> PathBuf {
+        self.data_dir.join("uploads")
     }
 
     pub fn database_url(&self) -> String {
@@ -186,6 +240,29 @@ mod tests {
             assert_eq!(c.hazard_held_after_secs, 3600);
             jail.set_env("PATROL_ESCALATION_INTERVAL_SECS", "0");
             assert!(Config::load(None).is_err());
+            Ok(())
+        });
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)]
+    fn photo_settings_have_defaults_and_s3_needs_a_bucket() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("PATROL_DATA_DIR", "/srv/p");
+            let c = Config::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(c.max_photo_bytes, 20 * 1024 * 1024);
+            assert_eq!(c.photo_store, PhotoStoreKind::Local);
+            assert_eq!(c.photo_dir(), PathBuf::from("/srv/p/photos"));
+            assert_eq!(c.upload_expiry_secs, 86_400);
+            jail.set_env("PATROL_PHOTO_STORE", "s3");
+            assert!(Config::load(None).is_err());
+            jail.set_env("PATROL_S3_BUCKET", "evidence");
+            jail.set_env("PATROL_S3_ENDPOINT", "http://127.0.0.1:9000");
+            jail.set_env("PATROL_S3_ALLOW_HTTP", "true");
+            let c = Config::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(c.photo_store, PhotoStoreKind::S3);
+            assert_eq!(c.s3_bucket.as_deref(), Some("evidence"));
+            assert!(c.s3_allow_http);
             Ok(())
         });
     }

@@ -59,8 +59,31 @@ pub enum AppError {
     /// An alert that is already closed.
     #[error("alert already closed: {0}")]
     AlertClosed(String),
+    /// Photo bytes refused: too large, not the hash, not an image, not what the metadata said.
+    #[error("photo refused: {detail}")]
+    Photo {
+        problem: PhotoProblem,
+        detail: String,
+    },
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
+}
+
+/// Why photo bytes were refused (each its own problem `type`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PhotoProblem {
+    /// 413 `photo-too-large`.
+    TooLarge,
+    /// 422 `hash-mismatch`: the bytes do not hash to the URL's sha256.
+    HashMismatch,
+    /// 415 `unsupported-photo-type`: not JPEG, PNG, WebP or HEIC by their first bytes.
+    UnsupportedType,
+    /// 422 `metadata-mismatch`: size or type differ from the photo fact's.
+    MetadataMismatch,
+    /// 416 `range-not-satisfiable`.
+    RangeNotSatisfiable,
+    /// 409 `upload-offset-mismatch`: a resumed part does not start where the server is.
+    OffsetMismatch,
 }
 
 impl From<StoreError> for AppError {
@@ -159,6 +182,14 @@ impl AppError {
             AppError::Unavailable(_) => "unavailable",
             AppError::HazardRejected { code, .. } => reject_slug(*code),
             AppError::AlertClosed(_) => "alert-closed",
+            AppError::Photo { problem, .. } => match problem {
+                PhotoProblem::TooLarge => "photo-too-large",
+                PhotoProblem::HashMismatch => "hash-mismatch",
+                PhotoProblem::UnsupportedType => "unsupported-photo-type",
+                PhotoProblem::MetadataMismatch => "metadata-mismatch",
+                PhotoProblem::RangeNotSatisfiable => "range-not-satisfiable",
+                PhotoProblem::OffsetMismatch => "upload-offset-mismatch",
+            },
             AppError::Internal(_) => "internal",
         }
     }
@@ -181,6 +212,15 @@ impl AppError {
             AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::HazardRejected { code, .. } => reject_status(*code),
             AppError::AlertClosed(_) => StatusCode::CONFLICT,
+            AppError::Photo { problem, .. } => match problem {
+                PhotoProblem::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+                PhotoProblem::HashMismatch | PhotoProblem::MetadataMismatch => {
+                    StatusCode::UNPROCESSABLE_ENTITY
+                }
+                PhotoProblem::UnsupportedType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                PhotoProblem::RangeNotSatisfiable => StatusCode::RANGE_NOT_SATISFIABLE,
+                PhotoProblem::OffsetMismatch => StatusCode::CONFLICT,
+            },
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -205,6 +245,18 @@ impl AppError {
             AppError::Unavailable(_) => "Service unavailable",
             AppError::HazardRejected { code, .. } => reject_title(*code),
             AppError::AlertClosed(_) => "The alert is already closed",
+            AppError::Photo { problem, .. } => match problem {
+                PhotoProblem::TooLarge => "The photo is too large",
+                PhotoProblem::HashMismatch => "The bytes do not match the photo's SHA-256",
+                PhotoProblem::UnsupportedType => {
+                    "The bytes are not a JPEG, PNG, WebP or HEIC image"
+                }
+                PhotoProblem::MetadataMismatch => {
+                    "The bytes are not what the photo's metadata says"
+                }
+                PhotoProblem::RangeNotSatisfiable => "The range is outside the photo",
+                PhotoProblem::OffsetMismatch => "The part does not start where the upload stands",
+            },
             AppError::Internal(_) => "Internal server error",
         }
     }
@@ -239,6 +291,7 @@ impl AppError {
             AppError::Unavailable(_) => "the database is unreachable; retry later".into(),
             AppError::HazardRejected { message, .. } => message.clone(),
             AppError::AlertClosed(m) => m.clone(),
+            AppError::Photo { detail, .. } => detail.clone(),
             AppError::Internal(_) => "something went wrong on the server; it has been logged".into(),
         }
     }

@@ -1,6 +1,7 @@
 //! patrol-sync server: the axum service, its storage and the operator's CLI.
 
 pub mod auth;
+pub mod blobs;
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -43,8 +43,10 @@ impl Application {
         let listener = TcpListener::bind(&config.listen)
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
+        let blobs = crate::blobs::from_config(&config)?;
         let state = AppState {
             store,
+            blobs,
             keys: Arc::new(keys),
             clock: Arc::new(ServerClock::new()),
             hub,
@@ -74,6 +76,7 @@ impl Application {
         let stop = state.shutdown.clone();
         tokio::spawn(prune_tombstones_periodically(state.clone()));
         tokio::spawn(escalate_hazards_periodically(state.clone()));
+        tokio::spawn(expire_uploads_periodically(state.clone()));
         let app = router(state);
         axum::serve(self.listener, app)
             .with_graceful_shutdown(async move {
@@ -120,6 +123,24 @@ async fn escalate_hazards_periodically(state: AppState) {
         if let Err(e) = crate::services::hazards::escalate(&state.store, &state.hub, now_ms()).await
         {
             tracing::warn!(error = %e, "hazard escalation sweep failed");
+        }
+    }
+}
+
+/// Deletes partial photo uploads untouched for `upload_expiry_secs`, checking every tenth
+/// of that (at most hourly). Every instance may run it.
+async fn expire_uploads_periodically(state: AppState) {
+    let expiry = Duration::from_secs(state.config.upload_expiry_secs.max(1));
+    let period = (expiry / 10).clamp(Duration::from_secs(1), Duration::from_secs(3600));
+    let mut tick = tokio::time::interval(period);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = state.shutdown.cancelled() => return,
+        }
+        let n = crate::http::photos::expire_uploads(&state.config.upload_dir(), expiry).await;
+        if n > 0 {
+            tracing::info!(removed = n, "expired partial photo uploads");
         }
     }
 }

@@ -12,6 +12,7 @@ use contract::accounts::*;
 use contract::concurrency::*;
 use contract::harness::{run_postgres, run_sqlite};
 use contract::hazards::*;
+use contract::photos::*;
 use contract::property::*;
 use contract::pull::*;
 use contract::push::*;
@@ -56,5 +57,6 @@ contract_tests! {
     concurrent_pushes_on_one_ticket_lose_no_event => sqlite_concurrent_pushes_on_one_ticket_lose_no_event, postgres_concurrent_pushes_on_one_ticket_lose_no_event;
     any_arrival_order_and_batching_gives_the_same_ticket => sqlite_any_arrival_order_and_batching_gives_the_same_ticket, postgres_any_arrival_order_and_batching_gives_the_same_ticket;
     a_report_waits_for_its_photo => sqlite_a_report_waits_for_its_photo, postgres_a_report_waits_for_its_photo;
+    photo_metadata_is_recorded_and_missing_bytes_listed => sqlite_photo_metadata_is_recorded_and_missing_bytes_listed, postgres_photo_metadata_is_recorded_and_missing_bytes_listed;
     pull_never_skips_under_concurrent_pushes => sqlite_pull_never_skips_under_concurrent_pushes, postgres_pull_never_skips_under_concurrent_pushes;
 }

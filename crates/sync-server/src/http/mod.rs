@@ -8,6 +8,7 @@ pub mod devices;
 pub mod extract;
 pub mod hazards;
 pub mod health;
+pub mod photos;
 pub mod sync;
 
 use crate::auth::Keys;
@@ -35,6 +36,8 @@ pub struct AppState {
     pub clock: Arc<ServerClock>,
     pub hub: ChangeHub,
     pub config: Arc<Config>,
+    /// Where photo bytes live.
+    pub blobs: crate::blobs::DynBlobStore,
     /// Cancelled on shutdown: long-polls answer at once instead of holding it up.
     pub shutdown: CancellationToken,
 }
@@ -63,6 +66,7 @@ pub fn router(state: AppState) -> Router {
         .merge(devices::routes())
         .merge(hazards::routes())
         .merge(alerts::routes())
+        .merge(photos::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed })
         .layer(middleware::from_fn_with_state(state.clone(), hlc_header))

@@ -58,6 +58,7 @@ pub async fn push(
         &state.clock,
         state.config.max_clock_drift_ms,
         &engineers,
+        state.config.max_photo_bytes,
     );
     // Run the transaction in its own task: a handset that drops the connection mid-push
     // does not abort a commit under way, and its retry of the batch id gets the answer.
@@ -72,6 +73,20 @@ pub async fn push(
         }
         PushOutcome::Replayed(response) => response,
     };
+    // The bytes this handset still owes: photos it pushed whose bytes are not held.
+    let mut missing: Vec<String> = state
+        .store
+        .photos_missing(&crate::storage::MissingQuery {
+            estate: None,
+            device: Some(caller.device_id),
+        })
+        .await?
+        .into_iter()
+        .map(|p| p.sha256)
+        .collect();
+    missing.sort();
+    missing.dedup();
+    response.photos_missing = missing;
     response.hlc = state.clock.tick();
     Ok(Json(response))
 }

@@ -3,4 +3,6 @@
 pub mod auth;
 pub mod cursor;
 pub mod hazards;
+pub mod photos;
 pub mod sync;
+pub mod thumbs;

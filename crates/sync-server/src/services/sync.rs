@@ -27,6 +27,7 @@ pub fn prepare_batch(
     clock: &ServerClock,
     max_drift_ms: u64,
     engineers: &HashSet<(EstateId, UserId)>,
+    max_photo_bytes: u64,
 ) -> PreparedBatch {
     let offset = batch_offset_ms(received_at, req.sent_at.0);
     let mut facts = Vec::new();
@@ -35,6 +36,12 @@ pub fn prepare_batch(
     let len = req.changes.len();
     for (index, raw) in req.changes.into_iter().enumerate() {
         let read = validate_change(&raw, |e| caller.may_push_to(e))
+            .and_then(|c| {
+                if c.kind == FactKind::Photo {
+                    crate::services::photos::validate_photo(&c.data, max_photo_bytes)?;
+                }
+                Ok(c)
+            })
             .and_then(|c| hazard_meaning(caller, &c, engineers).map(|h| (c, h)));
         match read {
             Ok((c, hazard)) => {

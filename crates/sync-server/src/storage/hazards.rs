@@ -34,6 +34,17 @@ pub struct PhotoRow {
     pub received_at: i64,
 }
 
+/// A photo's metadata to record (the `photos` table): whose it is and what it shows.
+#[derive(Clone, Debug)]
+pub struct PhotoMetaRow {
+    pub id: FactId,
+    pub estate_id: EstateId,
+    pub device_id: shared_core::DeviceId,
+    pub user_id: shared_core::UserId,
+    pub meta: crate::services::photos::PhotoMeta,
+    pub received_at: i64,
+}
+
 /// The SQL a backend runs inside its write transaction.
 #[async_trait]
 pub trait HazardTx: Send {
@@ -42,6 +53,10 @@ pub trait HazardTx: Send {
     async fn lock_hazards(&mut self, ids: &[HazardId]) -> StoreResult<()>;
     async fn insert_events(&mut self, rows: &[EventRow]) -> StoreResult<()>;
     async fn insert_photos(&mut self, rows: &[PhotoRow]) -> StoreResult<()>;
+    /// Records photo metadata (ignoring ids already recorded).
+    async fn insert_photo_meta(&mut self, rows: &[PhotoMetaRow]) -> StoreResult<()>;
+    /// The hazards whose events have a photo with these bytes (lower-case hash).
+    async fn hazards_of_photo(&mut self, sha256: &str) -> StoreResult<Vec<HazardId>>;
     /// The hazards of stored events (for photos that name an event).
     async fn hazards_of_events(&mut self, events: &[FactId]) -> StoreResult<Vec<HazardId>>;
     /// Every stored event of these hazards, with their photos.
@@ -161,6 +176,24 @@ pub async fn after_push(
 ) -> StoreResult<Vec<EstateId>> {
     let mut events = Vec::new();
     let mut photos = Vec::new();
+    let metas: Vec<PhotoMetaRow> = new
+        .iter()
+        .map(|&i| &b.facts[i])
+        .filter(|f| f.record.kind == shared_core::FactKind::Photo)
+        .filter_map(|f| {
+            Some(PhotoMetaRow {
+                id: f.record.id,
+                estate_id: f.record.estate_id,
+                device_id: f.record.device_id,
+                user_id: f.record.user_id,
+                meta: crate::services::photos::read_meta(&f.record.data)?,
+                received_at: b.received_at,
+            })
+        })
+        .collect();
+    if !metas.is_empty() {
+        tx.insert_photo_meta(&metas).await?;
+    }
     for &i in new {
         let f = &b.facts[i];
         match &f.hazard {
@@ -247,6 +280,19 @@ pub async fn after_push(
     Ok(touched.into_iter().collect())
 }
 
+/// After a photo's bytes are recorded: refolds the tickets that show it, so their timeline
+/// says `received`. Returns the estates whose tickets changed.
+pub async fn after_blob(
+    tx: &mut dyn HazardTx,
+    sha256: &str,
+    now: i64,
+) -> StoreResult<Vec<EstateId>> {
+    let ids = tx.hazards_of_photo(sha256).await?;
+    let tickets = refresh(tx, &ids, now).await?;
+    let touched: BTreeSet<EstateId> = tickets.iter().map(|t| t.estate_id).collect();
+    Ok(touched.into_iter().collect())
+}
+
 /// What an online event comes to: the outcome, and the ticket's estate to wake when stored.
 pub async fn post_online(
     tx: &mut dyn HazardTx,
@@ -303,6 +349,28 @@ pub async fn post_online(
             });
         }
     }
+    let metas: Vec<PhotoMetaRow> = ev
+        .input
+        .photos
+        .iter()
+        .map(|p| PhotoMetaRow {
+            id: p.id,
+            estate_id: ev.input.estate_id,
+            device_id: ev.input.device_id,
+            user_id: ev.input.actor,
+            meta: crate::services::photos::PhotoMeta {
+                sha256: p.sha256.to_ascii_lowercase(),
+                // Declared size and type of online photos are checked by the service, not
+                // kept here: the upload is sniffed and hashed either way.
+                bytes: None,
+                mime: None,
+                subject_kind: "hazard_event".into(),
+                subject_id: ev.input.id.to_string(),
+                role: p.role.as_str().into(),
+            },
+            received_at: ev.received_at,
+        })
+        .collect();
     let photos: Vec<PhotoRow> = ev
         .input
         .photos
@@ -324,6 +392,7 @@ pub async fn post_online(
     .await?;
     if !photos.is_empty() {
         tx.insert_photos(&photos).await?;
+        tx.insert_photo_meta(&metas).await?;
     }
     let mut tickets = refresh(tx, &[id], ev.received_at).await?;
     match tickets.pop() {

@@ -585,6 +585,40 @@ pub enum CloseAlert {
     NotFound,
 }
 
+// ---------------------------------------------------------------- photos
+
+/// A recorded photo fact: its metadata and whose it is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PhotoRecord {
+    pub id: FactId,
+    pub estate_id: EstateId,
+    pub device_id: DeviceId,
+    pub user_id: UserId,
+    pub sha256: String,
+    pub bytes: Option<u64>,
+    pub mime: Option<String>,
+    pub subject_kind: String,
+    pub subject_id: String,
+    pub role: String,
+    pub received_at: i64,
+}
+
+/// Bytes the blob store holds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BlobRecord {
+    pub sha256: String,
+    pub bytes: u64,
+    pub mime: String,
+    pub stored_at: i64,
+}
+
+/// Which photos without bytes to list: of an estate, of a device, or both.
+#[derive(Clone, Debug, Default)]
+pub struct MissingQuery {
+    pub estate: Option<EstateId>,
+    pub device: Option<DeviceId>,
+}
+
 // ---------------------------------------------------------------- the trait
 
 #[async_trait]
@@ -692,6 +726,17 @@ pub trait Store: Send + Sync + 'static {
     async fn open_hazards(&self) -> StoreResult<Vec<Ticket>>;
     /// Does the user hold `role` in the (active) estate?
     async fn has_role(&self, user: UserId, estate: EstateId, role: Role) -> StoreResult<bool>;
+
+    /// Every recorded photo fact with this hash (lower-case hex).
+    async fn photos_by_sha(&self, sha256: &str) -> StoreResult<Vec<PhotoRecord>>;
+    /// The bytes held for this hash, if any.
+    async fn photo_blob(&self, sha256: &str) -> StoreResult<Option<BlobRecord>>;
+    /// Records that the blob store holds these bytes and refolds the hazard tickets whose
+    /// timeline shows the photo (now `received`). `None` when the bytes were already held;
+    /// else the estates whose tickets changed.
+    async fn record_photo_blob(&self, b: &BlobRecord) -> StoreResult<Option<Vec<EstateId>>>;
+    /// Photo facts whose bytes are not held, oldest first.
+    async fn photos_missing(&self, q: &MissingQuery) -> StoreResult<Vec<PhotoRecord>>;
 
     // alerts
     /// Inserts alerts whose dedupe key is new; returns the estates that got any.

@@ -502,6 +502,25 @@ async fn forward_notifications(opts: PgConnectOptions, mut listener: PgListener,
     }
 }
 
+const PHOTO_COLUMNS: &str =
+    "id, estate_id, device_id, user_id, sha256, bytes, mime, subject_kind, subject_id, role, received_at";
+
+fn photo_from_row(r: &PgRow) -> StoreResult<PhotoRecord> {
+    Ok(PhotoRecord {
+        id: FactId(r.try_get("id")?),
+        estate_id: EstateId(r.try_get("estate_id")?),
+        device_id: DeviceId(r.try_get("device_id")?),
+        user_id: UserId(r.try_get("user_id")?),
+        sha256: r.try_get("sha256")?,
+        bytes: r.try_get::<Option<i64>, _>("bytes")?.map(|n| n as u64),
+        mime: r.try_get("mime")?,
+        subject_kind: r.try_get("subject_kind")?,
+        subject_id: r.try_get("subject_id")?,
+        role: r.try_get("role")?,
+        received_at: r.try_get("received_at")?,
+    })
+}
+
 #[async_trait]
 impl Store for PgStore {
     fn backend(&self) -> &'static str {
@@ -1140,6 +1159,70 @@ impl Store for PgStore {
     async fn open_hazards(&self) -> StoreResult<Vec<Ticket>> {
         self.hz_open().await
     }
+    async fn photos_by_sha(&self, sha256: &str) -> StoreResult<Vec<PhotoRecord>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {PHOTO_COLUMNS} FROM photos WHERE sha256 = $1 ORDER BY received_at, id"
+        ))
+        .bind(sha256)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(photo_from_row).collect()
+    }
+
+    async fn photo_blob(&self, sha256: &str) -> StoreResult<Option<BlobRecord>> {
+        let row =
+            sqlx::query("SELECT sha256, bytes, mime, stored_at FROM photo_blobs WHERE sha256 = $1")
+                .bind(sha256)
+                .fetch_optional(&self.pool)
+                .await?;
+        row.map(|r| {
+            Ok(BlobRecord {
+                sha256: r.try_get("sha256")?,
+                bytes: r.try_get::<i64, _>("bytes")? as u64,
+                mime: r.try_get("mime")?,
+                stored_at: r.try_get("stored_at")?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn record_photo_blob(&self, b: &BlobRecord) -> StoreResult<Option<Vec<EstateId>>> {
+        let mut tx = self.begin().await?;
+        let done = sqlx::query(
+            "INSERT INTO photo_blobs (sha256, bytes, mime, stored_at) VALUES ($1, $2, $3, $4) ON CONFLICT (sha256) DO NOTHING",
+        )
+        .bind(&b.sha256)
+        .bind(b.bytes as i64)
+        .bind(&b.mime)
+        .bind(b.stored_at)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            tx.rollback().await?;
+            return Ok(None);
+        }
+        let touched =
+            crate::storage::hazards::after_blob(&mut hazards::Tx(&mut tx), &b.sha256, b.stored_at)
+                .await?;
+        notify_estates(&mut tx, &touched).await?;
+        tx.commit().await?;
+        Ok(Some(touched))
+    }
+
+    async fn photos_missing(&self, q: &MissingQuery) -> StoreResult<Vec<PhotoRecord>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {PHOTO_COLUMNS} FROM photos p
+             WHERE ($1::uuid IS NULL OR p.estate_id = $1) AND ($2::uuid IS NULL OR p.device_id = $2)
+               AND NOT EXISTS (SELECT 1 FROM photo_blobs b WHERE b.sha256 = p.sha256)
+             ORDER BY p.received_at, p.id"
+        ))
+        .bind(q.estate.map(|e| e.0))
+        .bind(q.device.map(|d| d.0))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(photo_from_row).collect()
+    }
+
     async fn has_role(&self, user: UserId, estate: EstateId, role: Role) -> StoreResult<bool> {
         self.hz_has_role(user, estate, role).await
     }

@@ -5,7 +5,7 @@
 //! reads the first's events once it holds the lock.
 
 use super::*;
-use crate::storage::hazards::{self as hz, EventParts, EventRow, HazardTx, PhotoRow};
+use crate::storage::hazards::{self as hz, EventParts, EventRow, HazardTx, PhotoMetaRow, PhotoRow};
 use crate::storage::{
     AlertQuery, CloseAlert, HazardQuery, HeldEvent, NewAlert, OnlineEvent, OnlineOutcome,
 };
@@ -94,6 +94,41 @@ impl HazardTx for Tx<'_> {
             qb.build().execute(&mut **self.0).await?;
         }
         Ok(())
+    }
+
+    async fn insert_photo_meta(&mut self, rows: &[PhotoMetaRow]) -> StoreResult<()> {
+        for chunk in rows.chunks(INSERT_CHUNK) {
+            let mut qb = QueryBuilder::<Postgres>::new(
+                "INSERT INTO photos (id, estate_id, device_id, user_id, sha256, bytes, mime, subject_kind, subject_id, role, received_at) ",
+            );
+            qb.push_values(chunk.iter(), |mut b, r| {
+                b.push_bind(r.id.0)
+                    .push_bind(r.estate_id.0)
+                    .push_bind(r.device_id.0)
+                    .push_bind(r.user_id.0)
+                    .push_bind(r.meta.sha256.clone())
+                    .push_bind(r.meta.bytes.map(|n| n as i64))
+                    .push_bind(r.meta.mime.clone())
+                    .push_bind(r.meta.subject_kind.clone())
+                    .push_bind(r.meta.subject_id.clone())
+                    .push_bind(r.meta.role.clone())
+                    .push_bind(r.received_at);
+            });
+            qb.push(" ON CONFLICT (id) DO NOTHING");
+            qb.build().execute(&mut **self.0).await?;
+        }
+        Ok(())
+    }
+
+    async fn hazards_of_photo(&mut self, sha256: &str) -> StoreResult<Vec<HazardId>> {
+        let rows: Vec<Uuid> = sqlx::query_scalar(
+            "SELECT DISTINCT e.hazard_id FROM hazard_photos p JOIN hazard_events e ON e.id = p.event_id
+             WHERE lower(p.sha256) = $1",
+        )
+        .bind(sha256)
+        .fetch_all(&mut **self.0)
+        .await?;
+        Ok(rows.into_iter().map(HazardId).collect())
     }
 
     async fn hazards_of_events(&mut self, events: &[FactId]) -> StoreResult<Vec<HazardId>> {
@@ -196,7 +231,8 @@ async fn load_events_on(
 ) -> StoreResult<Vec<EventInput>> {
     let rows = sqlx::query(
         "SELECT e.id, e.estate_id, e.hlc, e.device_id, e.user_id, e.roles, e.trusted_at, e.data,
-                COALESCE((SELECT jsonb_agg(jsonb_build_array(p.id, p.role, p.sha256))
+                COALESCE((SELECT jsonb_agg(jsonb_build_array(p.id, p.role, p.sha256,
+                            EXISTS (SELECT 1 FROM photo_blobs b WHERE b.sha256 = lower(p.sha256))))
                             FROM hazard_photos p WHERE p.event_id = e.id), '[]'::jsonb) AS photos
          FROM hazard_events e WHERE e.hazard_id = ANY($1)",
     )
@@ -205,15 +241,15 @@ async fn load_events_on(
     .await?;
     let mut out = Vec::with_capacity(rows.len());
     for r in rows {
-        let photos: Vec<(Uuid, String, String)> =
+        let photos: Vec<(Uuid, String, String, bool)> =
             serde_json::from_value(r.try_get("photos")?).map_err(|_| bad("hazard photos"))?;
         let photos = photos
             .into_iter()
-            .map(|(id, role, sha256)| PhotoRef {
+            .map(|(id, role, sha256, received)| PhotoRef {
                 id: FactId(id),
                 role: PhotoRole::from_str(&role).unwrap_or(PhotoRole::Other),
                 sha256,
-                received: false,
+                received,
             })
             .collect();
         let parts = EventParts {

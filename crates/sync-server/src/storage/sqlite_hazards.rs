@@ -1,7 +1,7 @@
 //! SQLite: hazard tickets and alerts (the SQL behind `storage::hazards`).
 
 use super::*;
-use crate::storage::hazards::{self as hz, EventParts, EventRow, HazardTx, PhotoRow};
+use crate::storage::hazards::{self as hz, EventParts, EventRow, HazardTx, PhotoMetaRow, PhotoRow};
 use crate::storage::{
     AlertQuery, CloseAlert, HazardQuery, HeldEvent, NewAlert, OnlineEvent, OnlineOutcome,
 };
@@ -33,23 +33,24 @@ async fn load_events_on(
     for chunk in ids.chunks(INSERT_CHUNK) {
         let mut qb = QueryBuilder::<Sqlite>::new(
             "SELECT e.id, e.estate_id, e.hlc, e.device_id, e.user_id, e.roles, e.trusted_at, e.data,
-                    (SELECT json_group_array(json_array(p.id, p.role, p.sha256))
+                    (SELECT json_group_array(json_array(p.id, p.role, p.sha256,
+                              EXISTS (SELECT 1 FROM photo_blobs b WHERE b.sha256 = lower(p.sha256))))
                        FROM hazard_photos p WHERE p.event_id = e.id) AS photos
              FROM hazard_events e WHERE e.hazard_id IN ",
         );
         in_list(&mut qb, chunk);
         for r in qb.build().fetch_all(&mut *conn).await? {
-            let photos: Vec<(String, String, String)> =
+            let photos: Vec<(String, String, String, i64)> =
                 serde_json::from_str(r.try_get::<&str, _>("photos")?)
                     .map_err(|_| bad("hazard photos"))?;
             let photos = photos
                 .into_iter()
-                .map(|(id, role, sha256)| {
+                .map(|(id, role, sha256, received)| {
                     Ok(PhotoRef {
                         id: FactId(parse_uuid(&id)?),
                         role: PhotoRole::from_str(&role).unwrap_or(PhotoRole::Other),
                         sha256,
-                        received: false,
+                        received: received != 0,
                     })
                 })
                 .collect::<StoreResult<Vec<_>>>()?;
@@ -133,6 +134,43 @@ impl HazardTx for Tx<'_> {
             qb.build().execute(&mut **self.0).await?;
         }
         Ok(())
+    }
+
+    async fn insert_photo_meta(&mut self, rows: &[PhotoMetaRow]) -> StoreResult<()> {
+        for chunk in rows.chunks(INSERT_CHUNK) {
+            let mut qb = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO photos (id, estate_id, device_id, user_id, sha256, bytes, mime, subject_kind, subject_id, role, received_at) ",
+            );
+            qb.push_values(chunk.iter(), |mut b, r| {
+                b.push_bind(id_str(r.id))
+                    .push_bind(id_str(r.estate_id))
+                    .push_bind(id_str(r.device_id))
+                    .push_bind(id_str(r.user_id))
+                    .push_bind(r.meta.sha256.clone())
+                    .push_bind(r.meta.bytes.map(|n| n as i64))
+                    .push_bind(r.meta.mime.clone())
+                    .push_bind(r.meta.subject_kind.clone())
+                    .push_bind(r.meta.subject_id.clone())
+                    .push_bind(r.meta.role.clone())
+                    .push_bind(r.received_at);
+            });
+            qb.push(" ON CONFLICT (id) DO NOTHING");
+            qb.build().execute(&mut **self.0).await?;
+        }
+        Ok(())
+    }
+
+    async fn hazards_of_photo(&mut self, sha256: &str) -> StoreResult<Vec<HazardId>> {
+        let rows: Vec<String> = sqlx::query_scalar(
+            "SELECT DISTINCT e.hazard_id FROM hazard_photos p JOIN hazard_events e ON e.id = p.event_id
+             WHERE lower(p.sha256) = ?",
+        )
+        .bind(sha256)
+        .fetch_all(&mut **self.0)
+        .await?;
+        rows.iter()
+            .map(|id| Ok(HazardId(parse_uuid(id)?)))
+            .collect()
     }
 
     async fn hazards_of_events(&mut self, events: &[FactId]) -> StoreResult<Vec<HazardId>> {

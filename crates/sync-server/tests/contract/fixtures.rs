@@ -188,7 +188,7 @@ impl TestFact {
         f
     }
 
-    fn rehash(&mut self) {
+    pub fn rehash(&mut self) {
         let r = &self.record;
         self.hash = content_hash(
             r.device_id,

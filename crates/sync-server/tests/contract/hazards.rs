@@ -154,6 +154,20 @@ pub async fn hazard_lifecycle_through_push(store: DynStore) {
     assert_eq!(t.timeline[0].photos[0].role, PhotoRole::Before);
     let code = t.code.clone();
 
+    // Its bytes arrive later: the timeline shows them received (the ticket is rewritten,
+    // so a pull sees it), and recording them again changes nothing.
+    assert!(!t.timeline[0].photos[0].received);
+    let blob = sync_server::storage::BlobRecord {
+        sha256: before.record.data["sha256"].as_str().unwrap().to_owned(),
+        bytes: 1000,
+        mime: "image/jpeg".into(),
+        stored_at: NOW,
+    };
+    let touched = w.store.record_photo_blob(&blob).await.unwrap();
+    assert_eq!(touched, Some(vec![w.estate]));
+    assert!(w.ticket(h).await.timeline[0].photos[0].received);
+    assert_eq!(w.store.record_photo_blob(&blob).await.unwrap(), None);
+
     // Assign, start; a fix without an after photo is stored but rejected.
     let due = NOW + 24 * 3_600_000;
     let assign = w.event(
