@@ -541,6 +541,16 @@ async fn a_ticket_shows_whether_its_photos_bytes_arrived_on(app: &TestApp) {
     // And the manager may fetch the evidence.
     let r = get(app, &manager, &h).await.send().await.unwrap();
     assert_eq!(r.bytes().await.unwrap().to_vec(), bytes);
+
+    // A photo is visible to whoever may see its subject: engineers see an open ticket's
+    // before photo; another guard of the estate, who may not see the ticket, gets 404.
+    let engineer = app.login_new_device("engineer1").await;
+    let r = get(app, &engineer, &h).await.send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.bytes().await.unwrap().to_vec(), bytes);
+    let colleague = app.login_new_device("guard2").await;
+    let r = get(app, &colleague, &h).await.send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
 }
 
 fn part(

@@ -32,7 +32,7 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/estates/{id}/photos/missing", get(list_missing))
 }
 
-/// Whether the caller may see this photo fact: its pusher, and overseers of its estate.
+/// Whether the caller may see this photo fact as its pusher or an overseer of its estate.
 pub fn may_see(caller: &Caller, p: &PhotoRecord) -> bool {
     p.user_id == caller.user_id
         || caller
@@ -40,6 +40,25 @@ pub fn may_see(caller: &Caller, p: &PhotoRecord) -> bool {
             .roles
             .get(&p.estate_id)
             .is_some_and(|r| r.iter().any(|r| r.oversees()))
+}
+
+/// Whether the caller may see the photo through its subject: a hazard event of a ticket the
+/// caller may see (the assigned engineer sees the guard's before photo; the reporter the
+/// after photo).
+async fn may_see_subject(state: &AppState, caller: &Caller, p: &PhotoRecord) -> AppResult<bool> {
+    if p.subject_kind != "hazard_event" || !caller.scope.contains(p.estate_id) {
+        return Ok(false);
+    }
+    let Ok(event) = p.subject_id.parse::<FactId>() else {
+        return Ok(false);
+    };
+    let Some(hazard) = state.store.hazard_of_event(event).await? else {
+        return Ok(false);
+    };
+    Ok(match state.store.get_hazard(hazard).await? {
+        Some(t) => t.estate_id == p.estate_id && crate::services::hazards::may_view(caller, &t),
+        None => false,
+    })
 }
 
 /// The hash from the path (lower-cased) and the photo facts of it the caller may see; 404
@@ -53,13 +72,12 @@ async fn visible(
         return Err(AppError::NotFound);
     }
     let sha = sha256.to_ascii_lowercase();
-    let rows: Vec<PhotoRecord> = state
-        .store
-        .photos_by_sha(&sha)
-        .await?
-        .into_iter()
-        .filter(|p| may_see(caller, p))
-        .collect();
+    let mut rows: Vec<PhotoRecord> = Vec::new();
+    for p in state.store.photos_by_sha(&sha).await? {
+        if may_see(caller, &p) || may_see_subject(state, caller, &p).await? {
+            rows.push(p);
+        }
+    }
     if rows.is_empty() {
         return Err(AppError::NotFound);
     }

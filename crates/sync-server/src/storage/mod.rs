@@ -727,6 +727,9 @@ pub trait Store: Send + Sync + 'static {
     /// Does the user hold `role` in the (active) estate?
     async fn has_role(&self, user: UserId, estate: EstateId, role: Role) -> StoreResult<bool>;
 
+    /// The ticket a stored hazard event belongs to (held events too: the ticket may not
+    /// exist yet).
+    async fn hazard_of_event(&self, event: FactId) -> StoreResult<Option<HazardId>>;
     /// Every recorded photo fact with this hash (lower-case hex).
     async fn photos_by_sha(&self, sha256: &str) -> StoreResult<Vec<PhotoRecord>>;
     /// The bytes held for this hash, if any.

@@ -1159,6 +1159,14 @@ impl Store for PgStore {
     async fn open_hazards(&self) -> StoreResult<Vec<Ticket>> {
         self.hz_open().await
     }
+    async fn hazard_of_event(&self, event: FactId) -> StoreResult<Option<HazardId>> {
+        let h: Option<Uuid> =
+            sqlx::query_scalar("SELECT hazard_id FROM hazard_events WHERE id = $1")
+                .bind(event.0)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(h.map(HazardId))
+    }
     async fn photos_by_sha(&self, sha256: &str) -> StoreResult<Vec<PhotoRecord>> {
         let rows = sqlx::query(&format!(
             "SELECT {PHOTO_COLUMNS} FROM photos WHERE sha256 = $1 ORDER BY received_at, id"

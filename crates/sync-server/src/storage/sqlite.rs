@@ -917,6 +917,14 @@ impl Store for SqliteStore {
     async fn open_hazards(&self) -> StoreResult<Vec<Ticket>> {
         self.hz_open().await
     }
+    async fn hazard_of_event(&self, event: FactId) -> StoreResult<Option<HazardId>> {
+        let h: Option<String> =
+            sqlx::query_scalar("SELECT hazard_id FROM hazard_events WHERE id = ?")
+                .bind(id_str(event))
+                .fetch_optional(&self.reader)
+                .await?;
+        h.map(|h| parse_uuid(&h).map(HazardId)).transpose()
+    }
     async fn photos_by_sha(&self, sha256: &str) -> StoreResult<Vec<PhotoRecord>> {
         let rows = sqlx::query(&format!(
             "SELECT {PHOTO_COLUMNS} FROM photos WHERE sha256 = ? ORDER BY received_at, id"
