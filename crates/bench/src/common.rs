@@ -2,7 +2,8 @@
 //! databases, rounding.
 
 use crate::procfs;
-use anyhow::Context;
+use anyhow::{ensure, Context};
+use serde_json::Value;
 use std::path::Path;
 
 /// The command line as typed, quoted for a POSIX shell.
@@ -71,4 +72,24 @@ pub async fn pg_drop(admin_url: &str, name: &str) -> anyhow::Result<()> {
 
 pub fn round2(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
+}
+
+/// The string at `path` in a JSON answer.
+pub fn text(v: &Value, path: &[&str]) -> anyhow::Result<String> {
+    let mut cur = v;
+    for p in path {
+        cur = &cur[*p];
+    }
+    cur.as_str()
+        .map(str::to_owned)
+        .with_context(|| format!("no {} in {v}", path.join(".")))
+}
+
+/// POSTs JSON and reads a JSON answer; any status but 2xx is an error with the body.
+pub async fn post_json(http: &reqwest::Client, url: &str, body: &Value) -> anyhow::Result<Value> {
+    let r = http.post(url).json(body).send().await?;
+    let status = r.status();
+    let text = r.text().await?;
+    ensure!(status.is_success(), "POST {url}: HTTP {status}: {text}");
+    Ok(serde_json::from_str(&text)?)
 }

@@ -1,6 +1,7 @@
 //! The HTTP phase: handsets log in, then push their scans in batches, each handset one
 //! after another (as a real one does), the handsets side by side.
 
+use crate::common::{post_json, text};
 use crate::facts::push_body;
 use anyhow::{bail, ensure, Context};
 use serde_json::{json, Value};
@@ -32,24 +33,6 @@ pub struct Handset {
     base: String,
     access: String,
     refresh: String,
-}
-
-fn text(v: &Value, path: &[&str]) -> anyhow::Result<String> {
-    let mut cur = v;
-    for p in path {
-        cur = &cur[*p];
-    }
-    cur.as_str()
-        .map(str::to_owned)
-        .with_context(|| format!("no {} in {v}", path.join(".")))
-}
-
-async fn post_json(http: &reqwest::Client, url: &str, body: &Value) -> anyhow::Result<Value> {
-    let r = http.post(url).json(body).send().await?;
-    let status = r.status();
-    let text = r.text().await?;
-    ensure!(status.is_success(), "POST {url}: HTTP {status}: {text}");
-    Ok(serde_json::from_str(&text)?)
 }
 
 impl Handset {

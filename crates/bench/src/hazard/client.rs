@@ -1,5 +1,6 @@
 //! A signed-in handset or browser: its own device, tokens refreshed on a 401.
 
+use crate::common::{post_json, text};
 use anyhow::{ensure, Context};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
@@ -14,24 +15,6 @@ pub struct Session {
     access: String,
     refresh: String,
     refreshed_at: Instant,
-}
-
-fn text(v: &Value, path: &[&str]) -> anyhow::Result<String> {
-    let mut cur = v;
-    for p in path {
-        cur = &cur[*p];
-    }
-    cur.as_str()
-        .map(str::to_owned)
-        .with_context(|| format!("no {} in {v}", path.join(".")))
-}
-
-async fn post_json(http: &reqwest::Client, url: &str, body: &Value) -> anyhow::Result<Value> {
-    let r = http.post(url).json(body).send().await?;
-    let status = r.status();
-    let text = r.text().await?;
-    ensure!(status.is_success(), "POST {url}: HTTP {status}: {text}");
-    Ok(serde_json::from_str(&text)?)
 }
 
 pub fn http_client() -> anyhow::Result<reqwest::Client> {
