@@ -77,3 +77,23 @@ id_type!(
     /// An alert raised by the server (missed visit, hazard escalation).
     AlertId
 );
+id_type!(
+    /// A zone of an estate (区域): a building, a car park level, the perimeter.
+    ZoneId
+);
+id_type!(
+    /// A checkpoint (巡更点) guards scan.
+    CheckpointId
+);
+id_type!(
+    /// A patrol route (巡更路线): an ordered list of checkpoints.
+    RouteId
+);
+id_type!(
+    /// A patrol rule (巡更规则): what must be visited how often, or how many runs.
+    RuleId
+);
+id_type!(
+    /// A patrol run (一次巡更), named by the id the handset generated when it started.
+    RunId
+);

@@ -7,6 +7,7 @@ pub mod hlc;
 pub mod ids;
 #[cfg(feature = "openapi")]
 mod openapi;
+pub mod patrol;
 pub mod roles;
 pub mod time;
 pub mod validate;
@@ -14,5 +15,8 @@ pub mod wire;
 
 pub use fact::{ClockTrust, FactKind, Flag};
 pub use hlc::{Hlc, HlcClock};
-pub use ids::{AlertId, BatchId, DeviceId, EstateId, FactId, HazardId, UserId};
+pub use ids::{
+    AlertId, BatchId, CheckpointId, DeviceId, EstateId, FactId, HazardId, RouteId, RuleId, RunId,
+    UserId, ZoneId,
+};
 pub use roles::{Role, Scope};

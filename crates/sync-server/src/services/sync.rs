@@ -84,6 +84,7 @@ pub fn prepare_batch(
                     },
                     content_hash: hash,
                     hazard,
+                    patrol: None,
                 });
                 raw_by_index.push(Some(raw));
             }

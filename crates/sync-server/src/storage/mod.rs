@@ -7,6 +7,7 @@
 
 pub mod hazards;
 pub mod notify;
+pub mod patrol;
 pub mod postgres;
 pub mod sqlite;
 
@@ -14,6 +15,9 @@ use async_trait::async_trait;
 use serde_json::Value;
 use shared_core::hazard::{
     HazardPolicy, HazardState, ParsedEvent, PhotoRole, Ticket, TicketSummary,
+};
+use shared_core::patrol::{
+    Excuse, RefChange, RefError, RefOp, ReferenceSet, RunEventData, RunEventObs, ScanData, ScanObs,
 };
 use shared_core::wire::{
     Alert, ChangeResult, ChangeStatus, EstateRecord, FactRecord, PullChange, PushResponse,
@@ -174,6 +178,18 @@ pub struct PreparedFact {
     pub content_hash: String,
     /// What the fact means for a hazard ticket, read by the service.
     pub hazard: Option<HazardAttach>,
+    /// What a `scan` or `run_event` means for patrol coverage, read by the service.
+    pub patrol: Option<PatrolAttach>,
+}
+
+/// A fact that patrol coverage reads: stored beside the fact (tables `scans`, `run_events`)
+/// when the fact is first inserted.
+#[derive(Clone, Debug, PartialEq)]
+pub enum PatrolAttach {
+    /// A scan; its tag is resolved to a checkpoint by the estate's tags as they stand (and
+    /// again whenever a tag is added, moved or removed).
+    Scan(ScanData),
+    RunEvent(RunEventData),
 }
 
 /// A fact that feeds a hazard ticket's fold.
@@ -619,6 +635,12 @@ pub struct MissingQuery {
     pub device: Option<DeviceId>,
 }
 
+// ---------------------------------------------------------------- patrol
+
+/// The answer of [`Store::apply_reference`]: the changes written, or every reason the
+/// operations were refused (nothing written).
+pub type RefOutcome = Result<Vec<RefChange>, Vec<RefError>>;
+
 // ---------------------------------------------------------------- the trait
 
 #[async_trait]
@@ -740,6 +762,53 @@ pub trait Store: Send + Sync + 'static {
     async fn record_photo_blob(&self, b: &BlobRecord) -> StoreResult<Option<Vec<EstateId>>>;
     /// Photo facts whose bytes are not held, oldest first.
     async fn photos_missing(&self, q: &MissingQuery) -> StoreResult<Vec<PhotoRecord>>;
+
+    // patrol
+    /// The estate's reference data as it stands (NotFound for an unknown estate).
+    async fn reference(&self, estate: EstateId) -> StoreResult<ReferenceSet>;
+    /// Applies reference operations in one transaction, checked with
+    /// `shared_core::patrol::reference::apply` against the data as it stands inside that
+    /// transaction (so two admins cannot interleave): writes each entity to `ref_changes`
+    /// (pull carries it; a delete is a tombstone), keeps `checkpoint_tags` in step, and
+    /// re-resolves stored scans whose tag was added, moved or removed.
+    async fn apply_reference(
+        &self,
+        estate: EstateId,
+        ops: Vec<RefOp>,
+        now: i64,
+    ) -> StoreResult<RefOutcome>;
+    /// Changes the estate's time zone (an `estates` put in the feed).
+    async fn set_estate_timezone(
+        &self,
+        estate: EstateId,
+        timezone: &str,
+        now: i64,
+    ) -> StoreResult<EstateRecord>;
+    /// Scans of the estate with trusted time in `[from, to)`, by trusted time.
+    async fn scans_between(
+        &self,
+        estate: EstateId,
+        from: i64,
+        to: i64,
+    ) -> StoreResult<Vec<ScanObs>>;
+    /// Run events of the estate with trusted time in `[from, to)`.
+    async fn run_events_between(
+        &self,
+        estate: EstateId,
+        from: i64,
+        to: i64,
+    ) -> StoreResult<Vec<RunEventObs>>;
+    /// Excuses of slots of the estate starting in `[from, to)`.
+    async fn excuses_between(
+        &self,
+        estate: EstateId,
+        from: i64,
+        to: i64,
+    ) -> StoreResult<Vec<Excuse>>;
+    /// Records an excuse; `false` (and nothing changed) when the slot was already excused.
+    async fn put_excuse(&self, estate: EstateId, excuse: &Excuse) -> StoreResult<bool>;
+    /// Active estates with at least one patrol rule (for the missed-visit sweeper).
+    async fn patrol_estates(&self) -> StoreResult<Vec<EstateId>>;
 
     // alerts
     /// Inserts alerts whose dedupe key is new; returns the estates that got any.

@@ -3,6 +3,8 @@
 
 #[path = "sqlite_hazards.rs"]
 mod hazards;
+#[path = "sqlite_patrol.rs"]
+mod patrol;
 
 use super::push_rules::{first_occurrences, mark_reused_seqs, plan_ack, settle_batch, Settled};
 use super::*;
@@ -990,6 +992,55 @@ impl Store for SqliteStore {
 
     async fn has_role(&self, user: UserId, estate: EstateId, role: Role) -> StoreResult<bool> {
         self.hz_has_role(user, estate, role).await
+    }
+    async fn reference(&self, estate: EstateId) -> StoreResult<ReferenceSet> {
+        self.pt_reference(estate).await
+    }
+    async fn apply_reference(
+        &self,
+        estate: EstateId,
+        ops: Vec<RefOp>,
+        now: i64,
+    ) -> StoreResult<RefOutcome> {
+        self.pt_apply_reference(estate, ops, now).await
+    }
+    async fn set_estate_timezone(
+        &self,
+        estate: EstateId,
+        timezone: &str,
+        now: i64,
+    ) -> StoreResult<EstateRecord> {
+        self.pt_set_timezone(estate, timezone, now).await
+    }
+    async fn scans_between(
+        &self,
+        estate: EstateId,
+        from: i64,
+        to: i64,
+    ) -> StoreResult<Vec<ScanObs>> {
+        self.pt_scans_between(estate, from, to).await
+    }
+    async fn run_events_between(
+        &self,
+        estate: EstateId,
+        from: i64,
+        to: i64,
+    ) -> StoreResult<Vec<RunEventObs>> {
+        self.pt_run_events_between(estate, from, to).await
+    }
+    async fn excuses_between(
+        &self,
+        estate: EstateId,
+        from: i64,
+        to: i64,
+    ) -> StoreResult<Vec<Excuse>> {
+        self.pt_excuses_between(estate, from, to).await
+    }
+    async fn put_excuse(&self, estate: EstateId, excuse: &Excuse) -> StoreResult<bool> {
+        self.pt_put_excuse(estate, excuse).await
+    }
+    async fn patrol_estates(&self) -> StoreResult<Vec<EstateId>> {
+        self.pt_patrol_estates().await
     }
     async fn raise_alerts(&self, alerts: &[NewAlert]) -> StoreResult<Vec<EstateId>> {
         self.al_raise(alerts).await

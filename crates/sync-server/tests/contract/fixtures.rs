@@ -306,6 +306,7 @@ impl Batch {
                         record: self.stamp(f),
                         content_hash: f.hash.clone(),
                         hazard: f.hazard.clone(),
+                        patrol: None,
                     });
                     raw_by_index.push(Some(f.raw()));
                 }
