@@ -61,8 +61,29 @@ pub enum Command {
         #[command(subcommand)]
         action: UserAction,
     },
+    /// Import checkpoints or routes from a CSV file into an estate, all or nothing.
+    /// Every bad row is reported with its line number; `--dry-run` only checks and shows
+    /// what would change. Formats: docs/PROTOCOL.md, "Importing checkpoints and routes".
+    Import {
+        /// `checkpoints` or `routes`.
+        what: ImportKind,
+        /// The CSV file (UTF-8, header row first).
+        file: PathBuf,
+        /// The estate: its id or exact name.
+        #[arg(long)]
+        estate: String,
+        /// Check the file and report what would change, without writing anything.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Print the OpenAPI document.
     Openapi,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ImportKind {
+    Checkpoints,
+    Routes,
 }
 
 #[derive(Subcommand, Debug)]
@@ -175,6 +196,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     }
                 }
             }
+        }
+        Command::Import {
+            what,
+            file,
+            estate,
+            dry_run,
+        } => {
+            let config = apply(base()?, &cli.overrides);
+            let store = open_store(&config).await?;
+            crate::import::run(&store, what, &file, &estate, dry_run).await?;
         }
         Command::User {
             action:

@@ -69,6 +69,12 @@ pub struct Config {
     /// A hazard event with no report for longer than this is listed for managers as held
     /// (`PATROL_HAZARD_HELD_AFTER_SECS`).
     pub hazard_held_after_secs: u64,
+    /// How often the missed-visit sweep finalises slots and raises alerts, in seconds
+    /// (`PATROL_MISSED_VISIT_INTERVAL_SECS`).
+    pub missed_visit_interval_secs: u64,
+    /// How far back the missed-visit sweep looks, in hours: a slot missed longer ago than
+    /// this (while the server was down) raises no alert (`PATROL_MISSED_VISIT_LOOKBACK_HOURS`).
+    pub missed_visit_lookback_hours: u64,
     pub log_format: LogFormat,
     /// Largest photo accepted, in bytes (`PATROL_MAX_PHOTO_BYTES`; default 20 MiB).
     pub max_photo_bytes: u64,
@@ -116,6 +122,8 @@ impl Default for Config {
             max_pull_wait_secs: 60,
             escalation_interval_secs: 60,
             hazard_held_after_secs: 86_400,
+            missed_visit_interval_secs: 60,
+            missed_visit_lookback_hours: 26,
             log_format: LogFormat::Text,
             max_photo_bytes: 20 * 1024 * 1024,
             photo_store: PhotoStoreKind::Local,
@@ -169,6 +177,14 @@ impl Config {
         anyhow::ensure!(
             self.escalation_interval_secs > 0,
             "escalation_interval_secs must be positive"
+        );
+        anyhow::ensure!(
+            self.missed_visit_interval_secs > 0,
+            "missed_visit_interval_secs must be positive"
+        );
+        anyhow::ensure!(
+            (1..=24 * 92).contains(&self.missed_visit_lookback_hours),
+            "missed_visit_lookback_hours must be from 1 to 2208"
         );
         anyhow::ensure!(self.max_photo_bytes > 0, "max_photo_bytes must be positive");
         if self.photo_store == PhotoStoreKind::S3 {

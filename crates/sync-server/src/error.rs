@@ -65,8 +65,27 @@ pub enum AppError {
         problem: PhotoProblem,
         detail: String,
     },
+    /// Reference data refused (zones, checkpoints, routes, rules): every reason, each with
+    /// its code, field and the operation or CSV line at fault.
+    #[error("reference data refused")]
+    Reference(Vec<shared_core::patrol::RefError>),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
+}
+
+/// The status of refused reference data: 404 when what it names is gone, 409 when it
+/// collides with what is stored (a code or tag taken, an entity in use), else 422.
+fn reference_status(errors: &[shared_core::patrol::RefError]) -> StatusCode {
+    let all = |codes: &[&str]| {
+        !errors.is_empty() && errors.iter().all(|e| codes.contains(&e.code.as_str()))
+    };
+    if all(&["not_found"]) {
+        StatusCode::NOT_FOUND
+    } else if all(&["duplicate_code", "duplicate_tag", "in_use"]) {
+        StatusCode::CONFLICT
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    }
 }
 
 /// Why photo bytes were refused (each its own problem `type`).
@@ -190,6 +209,11 @@ impl AppError {
                 PhotoProblem::RangeNotSatisfiable => "range-not-satisfiable",
                 PhotoProblem::OffsetMismatch => "upload-offset-mismatch",
             },
+            AppError::Reference(e) => match reference_status(e) {
+                StatusCode::NOT_FOUND => "not-found",
+                StatusCode::CONFLICT => "reference-conflict",
+                _ => "invalid-reference",
+            },
             AppError::Internal(_) => "internal",
         }
     }
@@ -221,6 +245,7 @@ impl AppError {
                 PhotoProblem::RangeNotSatisfiable => StatusCode::RANGE_NOT_SATISFIABLE,
                 PhotoProblem::OffsetMismatch => StatusCode::CONFLICT,
             },
+            AppError::Reference(e) => reference_status(e),
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -257,6 +282,7 @@ impl AppError {
                 PhotoProblem::RangeNotSatisfiable => "The range is outside the photo",
                 PhotoProblem::OffsetMismatch => "The part does not start where the upload stands",
             },
+            AppError::Reference(_) => "The reference data was refused; nothing was changed",
             AppError::Internal(_) => "Internal server error",
         }
     }
@@ -292,6 +318,11 @@ impl AppError {
             AppError::HazardRejected { message, .. } => message.clone(),
             AppError::AlertClosed(m) => m.clone(),
             AppError::Photo { detail, .. } => detail.clone(),
+            AppError::Reference(errors) => errors
+                .iter()
+                .map(|e| format!("{}: {}", e.field, e.message))
+                .collect::<Vec<_>>()
+                .join("; "),
             AppError::Internal(_) => "something went wrong on the server; it has been logged".into(),
         }
     }
@@ -305,6 +336,7 @@ impl AppError {
         });
         match self {
             AppError::Validation(errors) => body["errors"] = json!(errors),
+            AppError::Reference(errors) => body["errors"] = json!(errors),
             AppError::BatchTooLarge {
                 max_changes,
                 max_bytes,

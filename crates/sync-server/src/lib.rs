@@ -8,6 +8,7 @@ pub mod config;
 pub mod demo;
 pub mod error;
 pub mod http;
+pub mod import;
 pub mod openapi;
 pub mod services;
 pub mod startup;

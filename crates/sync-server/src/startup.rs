@@ -77,6 +77,7 @@ impl Application {
         tokio::spawn(prune_tombstones_periodically(state.clone()));
         tokio::spawn(escalate_hazards_periodically(state.clone()));
         tokio::spawn(expire_uploads_periodically(state.clone()));
+        tokio::spawn(sweep_missed_visits_periodically(state.clone()));
         let app = router(state);
         axum::serve(self.listener, app)
             .with_graceful_shutdown(async move {
@@ -123,6 +124,28 @@ async fn escalate_hazards_periodically(state: AppState) {
         if let Err(e) = crate::services::hazards::escalate(&state.store, &state.hub, now_ms()).await
         {
             tracing::warn!(error = %e, "hazard escalation sweep failed");
+        }
+    }
+}
+
+/// Finalises visit slots and raises `missed_visit` alerts every
+/// `missed_visit_interval_secs`. Idempotent (one alert per rule, checkpoint and slot), so
+/// every instance may run it.
+async fn sweep_missed_visits_periodically(state: AppState) {
+    let period = Duration::from_secs(state.config.missed_visit_interval_secs.max(1));
+    let lookback = state.config.missed_visit_lookback_hours as i64 * 3_600_000;
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = state.shutdown.cancelled() => return,
+        }
+        if let Err(e) =
+            crate::services::patrol::sweep_missed(&state.store, &state.hub, now_ms(), lookback)
+                .await
+        {
+            tracing::warn!(error = %e, "missed-visit sweep failed");
         }
     }
 }

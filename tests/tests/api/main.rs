@@ -7,6 +7,7 @@ mod devices;
 mod hazards;
 mod health;
 mod helpers;
+mod patrol;
 mod photos;
 mod postgres;
 mod pull;

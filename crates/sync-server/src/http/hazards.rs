@@ -5,6 +5,7 @@
 use crate::auth::Caller;
 use crate::clock::now_ms;
 use crate::error::{AppError, AppResult, FieldError, Problem};
+use crate::http::csv::{csv_row, wants_csv};
 use crate::http::extract::{ApiJson, ApiQuery};
 use crate::http::AppState;
 use crate::services::hazards::{self as svc, PhotoIn, Posted};
@@ -334,36 +335,6 @@ fn hazard_query(caller: &Caller, p: &HazardListParams, now: i64) -> AppResult<Ha
     }
 }
 
-/// Does the client ask for CSV rather than JSON?
-fn wants_csv(headers: &HeaderMap) -> bool {
-    let mut csv_q: Option<f32> = None;
-    let mut json_q: Option<f32> = None;
-    for v in headers.get_all(header::ACCEPT) {
-        let Ok(v) = v.to_str() else { continue };
-        for range in v.split(',') {
-            let mut parts = range.split(';');
-            let mime = parts.next().unwrap_or("").trim().to_ascii_lowercase();
-            let q = parts
-                .filter_map(|p| p.trim().strip_prefix("q="))
-                .find_map(|q| q.trim().parse::<f32>().ok())
-                .unwrap_or(1.0);
-            let slot = match mime.as_str() {
-                "text/csv" => &mut csv_q,
-                "application/json" => &mut json_q,
-                _ => continue,
-            };
-            *slot = Some(slot.unwrap_or(0.0).max(q));
-        }
-    }
-    match csv_q {
-        Some(c) if c > 0.0 => match json_q {
-            Some(j) => c > j,
-            None => true,
-        },
-        _ => false,
-    }
-}
-
 /// The tracker list, newest report first. With `Accept: text/csv`, the complete list as
 /// CSV (as at `/v1/hazards.csv`).
 #[utoipa::path(get, path = "/v1/hazards", tag = "hazards", security(("bearer" = [])), params(HazardListParams), responses(
@@ -438,34 +409,6 @@ pub const CSV_COLUMNS: [&str; 14] = [
     "closed_at",
     "reopen_count",
 ];
-
-/// One CSV cell: quoted when it holds a comma, quote or line break; a leading `=`, `+`,
-/// `-`, `@`, tab or carriage return is defused with `'` so a spreadsheet does not run it
-/// as a formula.
-pub fn csv_cell(s: &str) -> String {
-    let defused;
-    let s = if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        defused = format!("'{s}");
-        defused.as_str()
-    } else {
-        s
-    };
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_owned()
-    }
-}
-
-fn csv_row(cells: &[String], out: &mut String) {
-    for (i, c) in cells.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        out.push_str(&csv_cell(c));
-    }
-    out.push_str("\r\n");
-}
 
 pub fn csv_ticket(t: &Ticket, now: i64, out: &mut String) {
     let ts = |t: Option<Timestamp>| t.map(|t| t.to_rfc3339()).unwrap_or_default();
@@ -1016,6 +959,7 @@ pub async fn held_events(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::http::csv::csv_cell;
     use axum::http::HeaderValue;
 
     #[test]

@@ -4,10 +4,12 @@
 pub mod admin;
 pub mod alerts;
 pub mod auth;
+pub mod csv;
 pub mod devices;
 pub mod extract;
 pub mod hazards;
 pub mod health;
+pub mod patrol;
 pub mod photos;
 pub mod sync;
 
@@ -67,6 +69,7 @@ pub fn router(state: AppState) -> Router {
         .merge(hazards::routes())
         .merge(alerts::routes())
         .merge(photos::routes())
+        .merge(patrol::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed })
         .layer(middleware::from_fn_with_state(state.clone(), hlc_header))

@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod cursor;
 pub mod hazards;
+pub mod patrol;
 pub mod photos;
 pub mod sync;
 pub mod thumbs;

@@ -4,10 +4,12 @@
 use crate::auth::Caller;
 use crate::clock::ServerClock;
 use crate::storage::{
-    DynStore, HazardAttach, PreparedBatch, PreparedFact, PreparedRejection, StoreResult,
+    DynStore, HazardAttach, PatrolAttach, PreparedBatch, PreparedFact, PreparedRejection,
+    StoreResult,
 };
 use serde_json::Value;
 use shared_core::hazard::{parse_event, EventBody, PhotoRole};
+use shared_core::patrol::scan::{parse_run_event, parse_scan};
 use shared_core::time::{batch_offset_ms, trusted_time, TimeEvidence};
 use shared_core::validate::{content_hash, raw_id, validate_change};
 use shared_core::validate::{Rejection, ValidChange};
@@ -42,9 +44,10 @@ pub fn prepare_batch(
                 }
                 Ok(c)
             })
-            .and_then(|c| hazard_meaning(caller, &c, engineers).map(|h| (c, h)));
+            .and_then(|c| hazard_meaning(caller, &c, engineers).map(|h| (c, h)))
+            .and_then(|(c, h)| patrol_meaning(&c).map(|p| (c, h, p)));
         match read {
-            Ok((c, hazard)) => {
+            Ok((c, hazard, patrol)) => {
                 let t = trusted_time(TimeEvidence {
                     received_at,
                     sent_at: req.sent_at.0,
@@ -84,7 +87,7 @@ pub fn prepare_batch(
                     },
                     content_hash: hash,
                     hazard,
-                    patrol: None,
+                    patrol,
                 });
                 raw_by_index.push(Some(raw));
             }
@@ -114,6 +117,17 @@ pub fn prepare_batch(
         facts,
         rejections,
         raw_by_index,
+    }
+}
+
+/// What a scan or run event means for patrol coverage. A scan's or run event's shape is
+/// checked here (a scan without a tag is refused); its anomalies are flagged later, never
+/// refused.
+pub fn patrol_meaning(c: &ValidChange) -> Result<Option<PatrolAttach>, Rejection> {
+    match c.kind {
+        FactKind::Scan => Ok(Some(PatrolAttach::Scan(parse_scan(&c.data)?))),
+        FactKind::RunEvent => Ok(Some(PatrolAttach::RunEvent(parse_run_event(&c.data)?))),
+        _ => Ok(None),
     }
 }
 
