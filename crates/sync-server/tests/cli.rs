@@ -211,3 +211,62 @@ async fn estate_and_user_add_make_a_user_who_can_sign_in() {
         .unwrap()
         .is_none());
 }
+
+/// `import checkpoints|routes`: a dry run writes nothing, a bad file names every bad line
+/// and writes nothing, a good file is imported whole.
+#[test]
+fn import_checks_every_row_and_writes_all_or_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let run = |args: &[&str]| {
+        let out = bin()
+            .args(args)
+            .arg("--data-dir")
+            .arg(&data)
+            .output()
+            .expect("run patrol-sync");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (ok, _, err) = run(&["estate", "add", "江畔苑"]);
+    assert!(ok, "{err}");
+    let good = dir.path().join("good.csv");
+    std::fs::write(
+        &good,
+        "code,name,class,zone,nfc\nA-1,大门,key,门岗,04:a2:19:7c\nA-2,车库入口,general,车库,04A2197D\n",
+    )
+    .unwrap();
+    let bad = dir.path().join("bad.csv");
+    std::fs::write(
+        &bad,
+        "code,name,class,nfc\nB-1,一,key,0401\nB-2,二,sometimes,0402\nB-3,三,key,0401\n",
+    )
+    .unwrap();
+    let g = good.to_str().unwrap();
+    let b = bad.to_str().unwrap();
+
+    let (ok, out, err) = run(&["import", "checkpoints", g, "--estate", "江畔苑", "--dry-run"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("dry run") && out.contains("2 checkpoints to create"), "{out}");
+
+    let (ok, _, err) = run(&["import", "checkpoints", b, "--estate", "江畔苑"]);
+    assert!(!ok, "a bad file fails");
+    assert!(err.contains("bad.csv:3:"), "the bad class is on line 3: {err}");
+    assert!(err.contains("bad.csv:4:"), "the repeated tag is on line 4: {err}");
+    assert!(err.contains("nothing was imported"), "{err}");
+
+    let (ok, out, err) = run(&["import", "checkpoints", g, "--estate", "江畔苑"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("imported into 江畔苑"), "{out}");
+    // Again: the same codes update, nothing new.
+    let (ok, out, err) = run(&["import", "checkpoints", g, "--estate", "江畔苑"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("0 checkpoints to create, 2 to update"), "{out}");
+
+    let (ok, _, err) = run(&["import", "routes", g, "--estate", "nowhere"]);
+    assert!(!ok);
+    assert!(err.contains("no such estate"), "{err}");
+}
