@@ -1,5 +1,6 @@
 //! Reference data of an estate: tag normalisation, `apply` and its checks, CSV imports.
 
+use shared_core::patrol::import::{plan_checkpoints, plan_routes, ImportPlan};
 use shared_core::patrol::reference::{apply, normalise_tag, parse_timezone};
 use shared_core::patrol::*;
 use shared_core::{CheckpointId, EstateId, RouteId, RuleId, ZoneId};
@@ -866,4 +867,515 @@ fn untouched_entities_are_not_judged_again() {
     let c3 = set.checkpoints[2].clone();
     let e = one_err(&set, &[put(c3)]);
     assert_eq!(e.field, "radius_m");
+}
+
+// ------------------------------------------------------------------ import: checkpoints
+
+fn ids(start: u128) -> impl FnMut() -> Uuid {
+    let mut n = start;
+    move || {
+        n += 1;
+        Uuid::from_u128(n)
+    }
+}
+
+fn plan_cp(csv: &str, set: &ReferenceSet) -> Result<ImportPlan, Vec<RefError>> {
+    let mut next = ids(0xF000);
+    plan_checkpoints(csv, set, &mut next, &mut |_| {})
+}
+
+fn plan_rt(csv: &str, set: &ReferenceSet) -> Result<ImportPlan, Vec<RefError>> {
+    let mut next = ids(0xF000);
+    plan_routes(csv, set, &mut next, &mut |_| {})
+}
+
+fn lines(e: &[RefError]) -> Vec<(usize, &str, &str)> {
+    e.iter()
+        .map(|e| (e.at, e.code.as_str(), e.field.as_str()))
+        .collect()
+}
+
+#[test]
+fn a_good_checkpoints_csv_is_planned() {
+    let (set, _) = good_estate();
+    let csv = "\
+Code,Name,CLASS,zone,lat,lng,radius_m,floor,instructions,nfc,qr
+CP-01,Pump room,key,A,31.1,121.2,25,B2,Check the pumps,04:a2:19:7c;0A:0B,
+CP-10,Gate 3,general,C,,,,,,,https://t.example/10;https://t.example/10b
+CP-11,Ramp,key,C,31,121,,,,,
+";
+    let mut progress = vec![];
+    let mut next = ids(0xF000);
+    let plan = plan_checkpoints(csv, &set, &mut next, &mut |n| progress.push(n)).unwrap();
+    assert_eq!(progress, [1, 2, 3]);
+    assert_eq!(plan.rows, 3);
+    assert_eq!((plan.created, plan.updated), (2, 1));
+    assert_eq!(plan.new_zones, ["C"]);
+    assert_eq!(plan.ops.len(), 4, "one new zone and three checkpoints");
+
+    let (after, changes) = apply(&set, &plan.ops).unwrap();
+    assert_eq!(changes.len(), 4);
+    let cp1 = &after.checkpoints[0];
+    assert_eq!(
+        cp1.id, set.checkpoints[0].id,
+        "an existing code keeps its id"
+    );
+    assert_eq!(cp1.name, "Pump room");
+    assert_eq!(cp1.zone_id, Some(set.zones[0].id), "an existing zone code");
+    assert_eq!(cp1.radius_m, 25.0);
+    assert_eq!(cp1.floor.as_deref(), Some("B2"));
+    assert_eq!(cp1.instructions.as_deref(), Some("Check the pumps"));
+    let keys: Vec<String> = cp1.tags.iter().map(Tag::key).collect();
+    assert_eq!(keys, ["nfc:04A2197C", "nfc:0A0B"]);
+    let zc = after.zones.iter().find(|z| z.code == "C").unwrap();
+    assert_eq!((zc.name.as_str(), zc.estate_id), ("C", estate()));
+    let cp10 = after
+        .checkpoints
+        .iter()
+        .find(|c| c.code == "CP-10")
+        .unwrap();
+    assert_eq!(cp10.class, CheckpointClass::General);
+    assert_eq!(cp10.zone_id, Some(zc.id));
+    assert_eq!(cp10.location, None);
+    assert_eq!(cp10.radius_m, DEFAULT_RADIUS_M);
+    assert_eq!(cp10.floor, None);
+    assert_eq!(cp10.tags.len(), 2);
+    assert_eq!(cp10.tags[1].key(), "qr:https://t.example/10b");
+    let cp11 = after
+        .checkpoints
+        .iter()
+        .find(|c| c.code == "CP-11")
+        .unwrap();
+    assert_eq!(cp11.zone_id, Some(zc.id), "the new zone is created once");
+    assert_eq!(
+        cp11.location,
+        Some(GeoPoint {
+            lat: 31.0,
+            lng: 121.0
+        })
+    );
+}
+
+#[test]
+fn an_import_is_only_a_plan() {
+    let (set, _) = good_estate();
+    let before = set.clone();
+    let csv = "code,name,class,zone\nCP-01,Renamed,key,NEWZONE\n";
+    let plan = plan_cp(csv, &set).unwrap();
+    assert_eq!(set, before, "the current data is not changed");
+    // Every op is a put; nothing is deleted.
+    assert!(plan.ops.iter().all(|op| matches!(op, RefOp::Put(_))));
+    // The same file planned twice gives the same plan.
+    assert_eq!(plan_cp(csv, &set).unwrap(), plan);
+    // Columns not in the file keep what the checkpoint had (tags, location, floor).
+    let (after, _) = apply(&set, &plan.ops).unwrap();
+    assert_eq!(after.checkpoints[0].tags, set.checkpoints[0].tags);
+    assert_eq!(after.checkpoints[0].location, set.checkpoints[0].location);
+    assert_eq!(after.checkpoints[0].name, "Renamed");
+}
+
+#[test]
+fn a_zone_may_be_named_by_id_of_this_estate_only() {
+    let (set, _) = good_estate();
+    let zb = set.zones[1].id;
+    let csv = format!("code,name,class,zone\nCP-20,X,key,{zb}\n");
+    let plan = plan_cp(&csv, &set).unwrap();
+    assert!(plan.new_zones.is_empty());
+    let (after, _) = apply(&set, &plan.ops).unwrap();
+    assert_eq!(after.checkpoints.last().unwrap().zone_id, Some(zb));
+
+    let other = Uuid::from_u128(0xABCDEF);
+    let csv = format!("code,name,class,zone\nCP-20,X,key,{other}\nCP-21,Y,key,B\n");
+    let e = plan_cp(&csv, &set).unwrap_err();
+    assert_eq!(lines(&e), [(2, "unknown_zone", "zone")]);
+    assert!(e[0].message.contains("is not a zone of this estate"));
+}
+
+#[test]
+fn duplicate_tags_are_reported_on_their_lines() {
+    let (set, _) = good_estate();
+    // Line 3 repeats line 2's tag in another spelling; line 5 takes CP-02's existing tag.
+    let csv = "\
+code,name,class,nfc
+CP-20,A,key,AA:BB
+CP-21,B,key,aabb
+CP-22,C,key,CC
+CP-23,D,key,04-a2-19-7d
+";
+    let e = plan_cp(csv, &set).unwrap_err();
+    assert_eq!(
+        lines(&e),
+        [(3, "duplicate_tag", "nfc"), (5, "duplicate_tag", "nfc")],
+        "{e:#?}"
+    );
+    assert!(e[0].message.contains("line 2"), "{}", e[0].message);
+    assert!(e[1].message.contains("CP-02"), "{}", e[1].message);
+}
+
+#[test]
+fn bad_rows_are_all_reported_with_their_lines() {
+    let (set, _) = good_estate();
+    let csv = "\
+code,name,class,lat,lng,radius_m
+CP-20,A,vip,,,
+CP-21,B,key,31.2,,
+CP-22,,general,,,
+CP-23,D,key,north,121,
+CP-24,E,key,,,wide
+CP-20,F,key,,,
+CP-25,G,key,95,121,
+CP-26,H,Key,,,
+";
+    let e = plan_cp(csv, &set).unwrap_err();
+    assert_eq!(
+        lines(&e),
+        [
+            (2, "invalid_value", "class"),
+            (3, "missing_field", "lng"),
+            (4, "missing_field", "name"),
+            (5, "invalid_value", "lat"),
+            (6, "invalid_value", "radius_m"),
+            (7, "duplicate_code", "code"),
+            (8, "invalid_value", "lat"),
+        ],
+        "{e:#?}"
+    );
+    assert!(e[0].message.contains("\"vip\""), "{}", e[0].message);
+    assert!(e[5].message.contains("line 2"), "{}", e[5].message);
+}
+
+#[test]
+fn header_problems_are_on_line_one() {
+    let (set, _) = good_estate();
+    let e = plan_cp("code,name,class,colour,Size\nCP-20,A,key,red,2\n", &set).unwrap_err();
+    assert_eq!(
+        lines(&e),
+        [(1, "invalid_value", "colour"), (1, "invalid_value", "size")]
+    );
+    let e = plan_cp("code,class\nCP-20,key\n", &set).unwrap_err();
+    assert_eq!(lines(&e), [(1, "missing_field", "name")]);
+    let e = plan_cp("", &set).unwrap_err();
+    assert_eq!(
+        lines(&e),
+        [
+            (1, "missing_field", "code"),
+            (1, "missing_field", "name"),
+            (1, "missing_field", "class")
+        ]
+    );
+    let e = plan_cp("code,name,class,code\n", &set).unwrap_err();
+    assert_eq!(lines(&e), [(1, "invalid_value", "code")]);
+    // Only a header: nothing to do.
+    let plan = plan_cp("code,name,class\n", &set).unwrap();
+    assert_eq!((plan.rows, plan.ops.len()), (0, 0));
+}
+
+#[test]
+fn quoted_multi_line_fields_keep_line_numbers_right() {
+    let (set, _) = good_estate();
+    let csv = "code,name,class,instructions\r\n\
+CP-20,A,key,\"Check the door,\r\nthen the window,\r\nthen the lights\"\r\n\
+CP-21,B,vip,\r\n\
+CP-22,\"C\nwith a line\",key,\"x\"\"y\"\r\n\
+CP-23,D,nope,\r\n";
+    let e = plan_cp(csv, &set).unwrap_err();
+    assert_eq!(
+        lines(&e),
+        [(5, "invalid_value", "class"), (8, "invalid_value", "class")]
+    );
+}
+
+#[test]
+fn a_bom_and_crlf_are_read() {
+    let (set, _) = good_estate();
+    let csv = "\u{feff}code,name,class\r\nCP-20,A,key\r\nCP-21,B,general\r\n";
+    let plan = plan_cp(csv, &set).unwrap();
+    assert_eq!((plan.rows, plan.created), (2, 2));
+    let (after, _) = apply(&set, &plan.ops).unwrap();
+    assert_eq!(after.checkpoints[3].code, "CP-20");
+    assert_eq!(after.checkpoints[4].name, "B");
+}
+
+#[test]
+fn blank_lines_and_lone_cr_line_ends_keep_line_numbers_right() {
+    let (set, _) = good_estate();
+    // Blank lines (and a line of spaces) are skipped but counted.
+    let csv = "code,name,class\n\n\nCP-20,A,vip\n   \n,,\nCP-21,B,vip\n";
+    let e = plan_cp(csv, &set).unwrap_err();
+    assert_eq!(
+        lines(&e),
+        [(4, "invalid_value", "class"), (7, "invalid_value", "class")]
+    );
+    // Old Mac line ends.
+    let csv = "code,name,class\rCP-20,A,vip\rCP-21,B,key\rCP-22,C,vip";
+    let e = plan_cp(csv, &set).unwrap_err();
+    assert_eq!(
+        lines(&e),
+        [(2, "invalid_value", "class"), (4, "invalid_value", "class")]
+    );
+}
+
+#[test]
+fn a_tag_moved_by_an_import_is_fine() {
+    let (set, _) = good_estate();
+    // CP-02 gives up its tag in the same file that puts it on a new checkpoint.
+    let csv = "code,name,class,nfc\nCP-23,D,key,04-a2-19-7d\nCP-02,Gate,general,\n";
+    let plan = plan_cp(csv, &set).unwrap();
+    let (after, _) = apply(&set, &plan.ops).unwrap();
+    assert!(after.checkpoints[1].tags.is_empty());
+    assert_eq!(after.checkpoints[3].tags[0].value, "04A2197D");
+}
+
+#[test]
+fn ragged_rows_are_reported() {
+    let (set, _) = good_estate();
+    let e = plan_cp(
+        "code,name,class\nCP-20,A\nCP-21,B,key,extra\nCP-22,C,key\n",
+        &set,
+    )
+    .unwrap_err();
+    assert_eq!(
+        lines(&e),
+        [(2, "invalid_value", "row"), (3, "invalid_value", "row")]
+    );
+}
+
+#[test]
+fn apply_problems_of_an_import_come_back_on_their_lines() {
+    let (set, _) = good_estate();
+    let long_zone = "Z".repeat(MAX_CODE + 1);
+    let csv = format!(
+        "code,name,class,zone,radius_m\nCP-20,A,key,,20000\nCP-21,B,key,{long_zone},\nCP-22,C,key,{long_zone},\n"
+    );
+    let e = plan_cp(&csv, &set).unwrap_err();
+    let got = lines(&e);
+    assert!(got.contains(&(2, "invalid_value", "radius_m")), "{got:?}");
+    assert!(got.contains(&(3, "invalid_value", "zone")), "{got:?}");
+    assert!(!got.iter().any(|g| g.0 == 4), "{got:?}");
+}
+
+// ------------------------------------------------------------------ import: routes
+
+#[test]
+fn a_good_routes_csv_is_planned() {
+    let (set, _) = good_estate();
+    let csv = "\
+route,name,strict,expected_minutes,position,checkpoint
+R1,Night round,no,50,3,CP-01
+R2,,,,,CP-02
+R1,ignored name,yes,99,1,CP-03
+R2,,,,,CP-01
+R1,,,,2,CP-02
+";
+    let mut progress = 0;
+    let mut next = ids(0xF000);
+    let plan = plan_routes(csv, &set, &mut next, &mut |n| progress = n).unwrap();
+    assert_eq!(progress, 5);
+    assert_eq!((plan.rows, plan.created, plan.updated), (5, 1, 1));
+    assert!(plan.new_zones.is_empty());
+    let (after, _) = apply(&set, &plan.ops).unwrap();
+    let r1 = &after.routes[0];
+    assert_eq!(r1.id, set.routes[0].id);
+    assert_eq!(r1.name, "Night round");
+    assert!(!r1.strict);
+    assert_eq!(r1.expected_minutes, 50);
+    let c = |i: usize| set.checkpoints[i].id;
+    assert_eq!(r1.checkpoints, [c(2), c(1), c(0)], "sorted by position");
+    let r2 = &after.routes[1];
+    assert_eq!(r2.code, "R2");
+    assert_eq!(r2.name, "R2", "no name given: the code");
+    assert!(r2.strict);
+    assert_eq!(r2.expected_minutes, 60);
+    assert_eq!(r2.checkpoints, [c(1), c(0)], "file order");
+}
+
+#[test]
+fn bad_route_rows_are_reported_with_their_lines() {
+    let (set, _) = good_estate();
+    let csv = "\
+route,strict,position,checkpoint
+R5,maybe,1,CP-01
+R5,,2,CP-99
+R5,,x,CP-02
+R5,,4,CP-01
+R6,,,
+,,,CP-01
+";
+    let e = plan_rt(csv, &set).unwrap_err();
+    assert_eq!(
+        lines(&e),
+        [
+            (2, "invalid_value", "strict"),
+            (3, "unknown_checkpoint", "checkpoint"),
+            (4, "invalid_value", "position"),
+            (5, "invalid_value", "checkpoint"),
+            (6, "missing_field", "checkpoint"),
+            (7, "missing_field", "route"),
+        ],
+        "{e:#?}"
+    );
+    assert!(e[1].message.contains("\"CP-99\""), "{}", e[1].message);
+    assert!(e[3].message.contains("line 2"), "{}", e[3].message);
+    let e = plan_rt("route,stop\nR1,CP-01\n", &set).unwrap_err();
+    assert_eq!(
+        lines(&e),
+        [
+            (1, "invalid_value", "stop"),
+            (1, "missing_field", "checkpoint")
+        ]
+    );
+}
+
+#[test]
+fn route_positions_are_all_or_none_and_distinct() {
+    let (set, _) = good_estate();
+    let csv = "route,position,checkpoint\nR5,1,CP-01\nR5,,CP-02\nR6,1,CP-01\nR6,1,CP-02\n";
+    let e = plan_rt(csv, &set).unwrap_err();
+    assert_eq!(
+        lines(&e),
+        [
+            (3, "missing_field", "position"),
+            (5, "invalid_value", "position")
+        ],
+        "{e:#?}"
+    );
+    assert!(e[1].message.contains("line 4"), "{}", e[1].message);
+}
+
+#[test]
+fn route_apply_problems_come_back_on_their_lines() {
+    let (set, _) = good_estate();
+    let csv = "route,expected_minutes,checkpoint\nR7,2000,CP-01\nR7,,CP-02\n";
+    let e = plan_rt(csv, &set).unwrap_err();
+    assert_eq!(lines(&e), [(2, "invalid_value", "expected_minutes")]);
+}
+
+// ------------------------------------------------------------------ never panics
+
+mod never_panics {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn csvish() -> impl Strategy<Value = String> {
+        let cell = prop_oneof![
+            Just("".to_string()),
+            Just("CP-01".to_string()),
+            Just("key".to_string()),
+            Just("A".to_string()),
+            Just("\"q,\nx\"".to_string()),
+            Just("\u{feff}".to_string()),
+            Just("04:a2:19:7c;;qr".to_string()),
+            "[-0-9.eE]{0,6}",
+            "\\PC{0,8}",
+        ];
+        let header = prop::sample::subsequence(
+            vec![
+                "code",
+                "name",
+                "class",
+                "zone",
+                "lat",
+                "lng",
+                "radius_m",
+                "floor",
+                "instructions",
+                "nfc",
+                "qr",
+                "route",
+                "strict",
+                "expected_minutes",
+                "position",
+                "checkpoint",
+                "bogus",
+            ],
+            0..8,
+        )
+        .prop_map(|h| h.join(","));
+        let row = prop::collection::vec(cell, 0..8).prop_map(|r| r.join(","));
+        (header, prop::collection::vec(row, 0..6), prop::bool::ANY).prop_map(|(h, rows, crlf)| {
+            let nl = if crlf { "\r\n" } else { "\n" };
+            let mut s = h;
+            for r in rows {
+                s.push_str(nl);
+                s.push_str(&r);
+            }
+            s
+        })
+    }
+
+    fn json() -> impl Strategy<Value = serde_json::Value> {
+        use serde_json::{json, Value};
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<f64>()
+                .prop_filter("finite", |f| f.is_finite())
+                .prop_map(|f| json!(f)),
+            any::<i64>().prop_map(|i| json!(i)),
+            "\\PC{0,12}".prop_map(Value::String),
+            Just(json!("nfc")),
+            Just(json!("qr")),
+            Just(json!("0193a1b2-c3d4-7e5f-8a6b-7c8d9e0f1a2b")),
+        ];
+        leaf.prop_recursive(3, 24, 6, |inner| {
+            let keys = prop_oneof![
+                Just("tag".to_string()),
+                Just("method".to_string()),
+                Just("run_id".to_string()),
+                Just("location".to_string()),
+                Just("lat".to_string()),
+                Just("lng".to_string()),
+                Just("accuracy_m".to_string()),
+                Just("mock".to_string()),
+                Just("action".to_string()),
+                Just("route_id".to_string()),
+                Just("reason".to_string()),
+                "[a-z]{0,4}",
+            ];
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::btree_map(keys, inner, 0..6)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+
+        #[test]
+        fn plans_never_panic_on_bytes(bytes in prop::collection::vec(any::<u8>(), 0..200)) {
+            let (set, _) = good_estate();
+            let s = String::from_utf8_lossy(&bytes);
+            let _ = plan_cp(&s, &set);
+            let _ = plan_rt(&s, &set);
+        }
+
+        #[test]
+        fn plans_never_panic_on_text(s in "\\PC{0,200}") {
+            let (set, _) = good_estate();
+            let _ = plan_cp(&s, &set);
+            let _ = plan_rt(&s, &set);
+        }
+
+        #[test]
+        fn plans_never_panic_on_csv_like_text(s in csvish()) {
+            let (set, _) = good_estate();
+            if let Ok(plan) = plan_cp(&s, &set) {
+                // A plan that is returned always applies.
+                prop_assert!(apply(&set, &plan.ops).is_ok());
+            }
+            if let Ok(plan) = plan_rt(&s, &set) {
+                prop_assert!(apply(&set, &plan.ops).is_ok());
+            }
+        }
+
+        #[test]
+        fn scan_parsing_never_panics(v in json(), tag in "\\PC{0,40}") {
+            let _ = shared_core::patrol::scan::parse_scan(&v);
+            let _ = shared_core::patrol::scan::parse_run_event(&v);
+            let v2 = serde_json::json!({"tag": tag, "method": "nfc", "location": v});
+            let _ = shared_core::patrol::scan::parse_scan(&v2);
+        }
+    }
 }
