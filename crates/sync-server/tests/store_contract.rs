@@ -12,6 +12,7 @@ use contract::accounts::*;
 use contract::concurrency::*;
 use contract::harness::{run_postgres, run_sqlite};
 use contract::hazards::*;
+use contract::patrol::*;
 use contract::photos::*;
 use contract::property::*;
 use contract::pull::*;
@@ -59,4 +60,13 @@ contract_tests! {
     a_report_waits_for_its_photo => sqlite_a_report_waits_for_its_photo, postgres_a_report_waits_for_its_photo;
     photo_metadata_is_recorded_and_missing_bytes_listed => sqlite_photo_metadata_is_recorded_and_missing_bytes_listed, postgres_photo_metadata_is_recorded_and_missing_bytes_listed;
     pull_never_skips_under_concurrent_pushes => sqlite_pull_never_skips_under_concurrent_pushes, postgres_pull_never_skips_under_concurrent_pushes;
+    patrol_reference_round_trip => sqlite_patrol_reference_round_trip, postgres_patrol_reference_round_trip;
+    patrol_refused_reference_writes_nothing => sqlite_patrol_refused_reference_writes_nothing, postgres_patrol_refused_reference_writes_nothing;
+    patrol_scans_resolve_by_the_tags_as_they_stand => sqlite_patrol_scans_resolve_by_the_tags_as_they_stand, postgres_patrol_scans_resolve_by_the_tags_as_they_stand;
+    patrol_a_scan_is_recorded_once => sqlite_patrol_a_scan_is_recorded_once, postgres_patrol_a_scan_is_recorded_once;
+    patrol_run_events_and_excuses => sqlite_patrol_run_events_and_excuses, postgres_patrol_run_events_and_excuses;
+    patrol_set_estate_timezone => sqlite_patrol_set_estate_timezone, postgres_patrol_set_estate_timezone;
+    patrol_concurrent_reference_writes_serialise => sqlite_patrol_concurrent_reference_writes_serialise, postgres_patrol_concurrent_reference_writes_serialise;
+    patrol_scans_pushed_during_a_tag_change_are_resolved => sqlite_patrol_scans_pushed_during_a_tag_change_are_resolved, postgres_patrol_scans_pushed_during_a_tag_change_are_resolved;
+    patrol_estates_are_those_with_rules => sqlite_patrol_estates_are_those_with_rules, postgres_patrol_estates_are_those_with_rules;
 }

@@ -677,6 +677,10 @@ impl Store for SqliteStore {
         touched.sort();
         touched.dedup();
 
+        // Scans and run events: recorded beside their facts for coverage (after the
+        // hazards, so the estate locks this may take on PostgreSQL are held only briefly).
+        crate::storage::patrol::after_push(&mut patrol::Tx(&mut tx), &b, &new).await?;
+
         // Quarantine every refused change, with the raw JSON and the reason.
         let quarantined: Vec<&PreparedRejection> =
             b.rejections.iter().chain(conflicts.iter()).collect();

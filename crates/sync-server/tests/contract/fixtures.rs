@@ -3,17 +3,18 @@
 
 use serde_json::{json, Value};
 use shared_core::hazard::PhotoRole;
+use shared_core::patrol::{RunEventData, ScanData, ScanLocation, ScanMethod};
 use shared_core::validate::{content_hash, ValidChange};
 use shared_core::wire::{
     ChangeStatus, EstateRecord, FactRecord, PushResponse, RejectCode, Timestamp,
 };
 use shared_core::{
-    BatchId, ClockTrust, DeviceId, EstateId, FactId, FactKind, Flag, Hlc, Role, UserId,
+    BatchId, ClockTrust, DeviceId, EstateId, FactId, FactKind, Flag, Hlc, Role, RunId, UserId,
 };
 use std::time::{Duration, Instant};
 use sync_server::storage::{
-    DeviceUpsert, DynStore, FeedItem, FeedPos, FeedScope, HazardAttach, NewUser, PreparedBatch,
-    PreparedFact, PreparedRejection, PushOutcome,
+    DeviceUpsert, DynStore, FeedItem, FeedPos, FeedScope, HazardAttach, NewUser, PatrolAttach,
+    PreparedBatch, PreparedFact, PreparedRejection, PushOutcome,
 };
 
 /// "Now" for every test: 2025-11-22T08:26:40Z. Times are passed in, never read.
@@ -71,6 +72,8 @@ pub struct TestFact {
     pub hash: String,
     /// What the service would have read from a hazard event or photo.
     pub hazard: Option<HazardAttach>,
+    /// What the service would have read from a scan or run event.
+    pub patrol: Option<PatrolAttach>,
 }
 
 impl TestFact {
@@ -121,6 +124,7 @@ impl TestFact {
             record,
             hash: String::new(),
             hazard: None,
+            patrol: None,
         };
         f.rehash();
         f
@@ -180,6 +184,80 @@ impl TestFact {
         f
     }
 
+    /// A `scan` of `tag` (an NFC UID, normalised: `04A2197C`) at trusted time `at`, read as
+    /// the service would: resolved by the key `nfc:<tag>`.
+    pub fn scan(
+        estate: EstateId,
+        device: DeviceId,
+        user: UserId,
+        seq: u64,
+        at: i64,
+        tag: &str,
+    ) -> Self {
+        let mut f = TestFact::new(estate, device, user, seq);
+        let r = &mut f.record;
+        r.kind = FactKind::Scan;
+        r.hlc = Hlc::new(at as u64, 0);
+        r.hlc_sent = None;
+        r.recorded_at = Timestamp(at);
+        r.trusted_at = Timestamp(at);
+        r.data = json!({"estate_id": estate, "tag": tag, "method": "nfc"});
+        f.patrol = Some(PatrolAttach::Scan(ScanData {
+            method: ScanMethod::Nfc,
+            tag_raw: tag.to_owned(),
+            tag_key: format!("nfc:{tag}"),
+            run_id: None,
+            location: None,
+        }));
+        f.rehash();
+        f
+    }
+
+    /// This scan, made during a run.
+    pub fn in_run(mut self, run: RunId) -> Self {
+        self.record.data["run_id"] = json!(run);
+        if let Some(PatrolAttach::Scan(s)) = &mut self.patrol {
+            s.run_id = Some(run);
+        }
+        self.rehash();
+        self
+    }
+
+    /// This scan, made where the handset said it was.
+    pub fn located(mut self, l: ScanLocation) -> Self {
+        self.record.data["location"] =
+            json!({"lat": l.lat, "lng": l.lng, "accuracy_m": l.accuracy_m, "mock": l.mock});
+        if let Some(PatrolAttach::Scan(s)) = &mut self.patrol {
+            s.location = Some(l);
+        }
+        self.rehash();
+        self
+    }
+
+    /// A `run_event` at trusted time `at`.
+    pub fn run_event(
+        estate: EstateId,
+        device: DeviceId,
+        user: UserId,
+        seq: u64,
+        at: i64,
+        event: RunEventData,
+    ) -> Self {
+        let mut f = TestFact::new(estate, device, user, seq);
+        let r = &mut f.record;
+        r.kind = FactKind::RunEvent;
+        r.hlc = Hlc::new(at as u64, 0);
+        r.hlc_sent = None;
+        r.recorded_at = Timestamp(at);
+        r.trusted_at = Timestamp(at);
+        r.data = json!({"estate_id": estate, "run_id": event.run_id,
+                        "action": event.action.as_str(), "route_id": event.route_id,
+                        "reason": event.reason});
+        f.patrol = Some(PatrolAttach::RunEvent(event));
+        f.rehash();
+        f
+    }
+
     /// Another fact under the same id: different content.
     pub fn altered(&self) -> Self {
         let mut f = self.clone();
@@ -222,7 +300,7 @@ impl TestFact {
 
 #[derive(Clone, Debug)]
 enum Change {
-    Fact(TestFact),
+    Fact(Box<TestFact>),
     Reject(PreparedRejection),
 }
 
@@ -248,7 +326,7 @@ impl Batch {
     }
 
     pub fn fact(mut self, f: &TestFact) -> Self {
-        self.changes.push(Change::Fact(f.clone()));
+        self.changes.push(Change::Fact(Box::new(f.clone())));
         self
     }
 
@@ -306,7 +384,7 @@ impl Batch {
                         record: self.stamp(f),
                         content_hash: f.hash.clone(),
                         hazard: f.hazard.clone(),
-                        patrol: None,
+                        patrol: f.patrol.clone(),
                     });
                     raw_by_index.push(Some(f.raw()));
                 }

@@ -6,6 +6,7 @@ pub mod concurrency;
 pub mod fixtures;
 pub mod harness;
 pub mod hazards;
+pub mod patrol;
 pub mod photos;
 pub mod property;
 pub mod pull;

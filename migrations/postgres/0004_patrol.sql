@@ -1,0 +1,69 @@
+-- patrol-sync schema v4 (PostgreSQL): patrol coverage. Mirrors migrations/sqlite/0004_patrol.sql.
+-- Zones, checkpoints, routes and rules are not tables of their own: each lives in
+-- ref_changes (collections zones, checkpoints, routes, rules), which is both the entity as
+-- it stands and the pull feed. Times are epoch milliseconds (BIGINT).
+
+-- Tag key (`nfc:04A2197C`, `qr:<payload>`) -> the live checkpoint of the estate holding it:
+-- how scans are resolved. Kept in step with the checkpoints in ref_changes.
+CREATE TABLE checkpoint_tags (
+    estate_id     UUID NOT NULL,
+    tag_key       TEXT NOT NULL,
+    checkpoint_id UUID NOT NULL,
+    PRIMARY KEY (estate_id, tag_key)
+);
+
+-- One row per stored `scan` fact: what coverage reads, without parsing fact JSON.
+-- checkpoint_id is the tag's checkpoint as the tags stand now (NULL: unknown tag); it is
+-- rewritten whenever a tag is added, moved or removed.
+CREATE TABLE scans (
+    fact_id       UUID PRIMARY KEY,
+    estate_id     UUID NOT NULL,
+    device_id     UUID NOT NULL,
+    user_id       UUID NOT NULL,
+    seq           BIGINT NOT NULL,
+    trusted_at    BIGINT NOT NULL,
+    verified      BOOLEAN NOT NULL,
+    clock_skew    BOOLEAN NOT NULL,
+    tag_key       TEXT NOT NULL,
+    checkpoint_id UUID,
+    run_id        UUID,
+    lat           DOUBLE PRECISION,
+    lng           DOUBLE PRECISION,
+    accuracy_m    DOUBLE PRECISION,
+    mock          BOOLEAN NOT NULL
+);
+-- fact_id last: a period's scans come out in (trusted_at, fact_id) order with no sort.
+CREATE INDEX scans_estate_time ON scans (estate_id, trusted_at, fact_id);
+CREATE INDEX scans_estate_tag ON scans (estate_id, tag_key);
+
+-- One row per stored `run_event` fact.
+CREATE TABLE run_events (
+    fact_id    UUID PRIMARY KEY,
+    estate_id  UUID NOT NULL,
+    device_id  UUID NOT NULL,
+    user_id    UUID NOT NULL,
+    hlc        TEXT NOT NULL,
+    trusted_at BIGINT NOT NULL,
+    run_id     UUID NOT NULL,
+    action     TEXT NOT NULL CHECK (action IN ('start', 'finish', 'abort')),
+    route_id   UUID,
+    reason     TEXT
+);
+CREATE INDEX run_events_estate_time ON run_events (estate_id, trusted_at);
+CREATE INDEX run_events_run ON run_events (run_id);
+
+-- A supervisor's excuse of one visit slot; the first excuse of a slot stands.
+CREATE TABLE slot_excuses (
+    estate_id     UUID NOT NULL,
+    rule_id       UUID NOT NULL,
+    checkpoint_id UUID NOT NULL,
+    slot_start    BIGINT NOT NULL,
+    reason        TEXT NOT NULL,
+    by_user       UUID NOT NULL,
+    at            BIGINT NOT NULL,
+    PRIMARY KEY (rule_id, checkpoint_id, slot_start)
+);
+CREATE INDEX slot_excuses_estate_start ON slot_excuses (estate_id, slot_start);
+
+-- patrol_estates: estates with a live rule.
+CREATE INDEX ref_changes_estate_collection ON ref_changes (estate_id, collection, op);
