@@ -248,14 +248,30 @@ fn import_checks_every_row_and_writes_all_or_nothing() {
     let g = good.to_str().unwrap();
     let b = bad.to_str().unwrap();
 
-    let (ok, out, err) = run(&["import", "checkpoints", g, "--estate", "江畔苑", "--dry-run"]);
+    let (ok, out, err) = run(&[
+        "import",
+        "checkpoints",
+        g,
+        "--estate",
+        "江畔苑",
+        "--dry-run",
+    ]);
     assert!(ok, "{err}");
-    assert!(out.contains("dry run") && out.contains("2 checkpoints to create"), "{out}");
+    assert!(
+        out.contains("dry run") && out.contains("2 checkpoints to create"),
+        "{out}"
+    );
 
     let (ok, _, err) = run(&["import", "checkpoints", b, "--estate", "江畔苑"]);
     assert!(!ok, "a bad file fails");
-    assert!(err.contains("bad.csv:3:"), "the bad class is on line 3: {err}");
-    assert!(err.contains("bad.csv:4:"), "the repeated tag is on line 4: {err}");
+    assert!(
+        err.contains("bad.csv:3:"),
+        "the bad class is on line 3: {err}"
+    );
+    assert!(
+        err.contains("bad.csv:4:"),
+        "the repeated tag is on line 4: {err}"
+    );
     assert!(err.contains("nothing was imported"), "{err}");
 
     let (ok, out, err) = run(&["import", "checkpoints", g, "--estate", "江畔苑"]);
@@ -264,7 +280,10 @@ fn import_checks_every_row_and_writes_all_or_nothing() {
     // Again: the same codes update, nothing new.
     let (ok, out, err) = run(&["import", "checkpoints", g, "--estate", "江畔苑"]);
     assert!(ok, "{err}");
-    assert!(out.contains("0 checkpoints to create, 2 to update"), "{out}");
+    assert!(
+        out.contains("0 checkpoints to create, 2 to update"),
+        "{out}"
+    );
 
     let (ok, _, err) = run(&["import", "routes", g, "--estate", "nowhere"]);
     assert!(!ok);
