@@ -7,6 +7,7 @@
 //! the same lock shared: scans are resolved by the tags before or after a reference write,
 //! never half-way, and a scan committed while tags change is never left unresolved.
 
+use futures::TryStreamExt;
 use super::*;
 use crate::storage::patrol::{self as pt, EstateRow, PatrolTx, RunEventRow, ScanRow};
 use crate::storage::RefOutcome;
@@ -353,7 +354,7 @@ impl PgStore {
         from: i64,
         to: i64,
     ) -> StoreResult<Vec<ScanObs>> {
-        let rows = sqlx::query(
+        let mut rows = sqlx::query(
             "SELECT fact_id, device_id, user_id, seq, trusted_at, verified, clock_skew, tag_key,
                     checkpoint_id, run_id, lat, lng, accuracy_m, mock
              FROM scans WHERE estate_id = $1 AND trusted_at >= $2 AND trusted_at < $3
@@ -362,11 +363,11 @@ impl PgStore {
         .bind(estate.0)
         .bind(from)
         .bind(to)
-        .fetch_all(&self.pool)
-        .await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for r in &rows {
-            out.push(scan_from_row(r)?);
+        .fetch(&self.pool);
+        // Row by row: a month of an estate's scans is a million rows, never all held twice.
+        let mut out = Vec::new();
+        while let Some(r) = rows.try_next().await? {
+            out.push(scan_from_row(&r)?);
         }
         Ok(out)
     }

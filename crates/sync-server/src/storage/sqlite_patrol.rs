@@ -1,6 +1,7 @@
 //! sqlite: patrol reference data, scans, run events and excuses (the SQL behind
 //! `storage::patrol`).
 
+use futures::TryStreamExt;
 use super::*;
 use crate::storage::patrol::{self as pt, EstateRow, PatrolTx, RunEventRow, ScanRow};
 use crate::storage::RefOutcome;
@@ -350,7 +351,7 @@ impl SqliteStore {
         from: i64,
         to: i64,
     ) -> StoreResult<Vec<ScanObs>> {
-        let rows = sqlx::query(
+        let mut rows = sqlx::query(
             "SELECT fact_id, device_id, user_id, seq, trusted_at, verified, clock_skew, tag_key,
                     checkpoint_id, run_id, lat, lng, accuracy_m, mock
              FROM scans WHERE estate_id = ? AND trusted_at >= ? AND trusted_at < ?
@@ -359,11 +360,11 @@ impl SqliteStore {
         .bind(id_str(estate))
         .bind(from)
         .bind(to)
-        .fetch_all(&self.reader)
-        .await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for r in &rows {
-            out.push(scan_from_row(r)?);
+        .fetch(&self.reader);
+        // Row by row: a month of an estate's scans is a million rows, never all held twice.
+        let mut out = Vec::new();
+        while let Some(r) = rows.try_next().await? {
+            out.push(scan_from_row(&r)?);
         }
         Ok(out)
     }
