@@ -10,6 +10,8 @@
 //!   result from the scans (by trusted time).
 //! - [`coverage`]: totals and groups, the checkpoint × hour heat map, max gaps.
 //! - [`runs`]: `run_event` facts and their scans folded into patrol runs.
+//! - [`sim`]: a deterministic patrol simulator (an estate's plan and its guards' push
+//!   batches) for the demo week and the coverage benchmark.
 //!
 //! Every result is a pure function of the reference data, the raw scans and the excuses,
 //! so changing a rule or excusing a slot recomputes the past, and the arrival order of
@@ -21,6 +23,7 @@ pub mod import;
 pub mod reference;
 pub mod runs;
 pub mod scan;
+pub mod sim;
 pub mod slots;
 
 use crate::hlc::Hlc;
