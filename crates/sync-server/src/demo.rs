@@ -65,6 +65,18 @@ pub async fn seed(store: &dyn Store) -> anyhow::Result<()> {
         }
     }
     seed_hazards(store, estates[0].id, now).await?;
+    let mut guards = Vec::new();
+    for username in ["guard1", "guard2"] {
+        if let Some(u) = store.find_user_by_username(username).await? {
+            guards.push(u.id);
+        }
+    }
+    let (refs, facts) = crate::demo_patrol::seed(store, estates[0].id, &guards, now).await?;
+    println!(
+        "  patrol plan of {} ({refs} zones, checkpoints, routes and rules) and {} days of patrols ({facts} scans and run events)",
+        ESTATES[0].0,
+        crate::demo_patrol::DEMO_DAYS
+    );
     println!("demo data seeded:");
     for e in &estates {
         println!("  estate {}  {}", e.id, e.name);

@@ -6,6 +6,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod demo;
+pub mod demo_patrol;
 pub mod error;
 pub mod http;
 pub mod import;

@@ -7,10 +7,10 @@
 //! the same lock shared: scans are resolved by the tags before or after a reference write,
 //! never half-way, and a scan committed while tags change is never left unresolved.
 
-use futures::TryStreamExt;
 use super::*;
 use crate::storage::patrol::{self as pt, EstateRow, PatrolTx, RunEventRow, ScanRow};
 use crate::storage::RefOutcome;
+use futures::TryStreamExt;
 use shared_core::patrol::{
     Excuse, RefChange, RefCollection, RefOp, ReferenceSet, RunAction, RunEventData, RunEventObs,
     ScanLocation, ScanObs,

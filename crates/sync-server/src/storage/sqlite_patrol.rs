@@ -1,10 +1,10 @@
 //! sqlite: patrol reference data, scans, run events and excuses (the SQL behind
 //! `storage::patrol`).
 
-use futures::TryStreamExt;
 use super::*;
 use crate::storage::patrol::{self as pt, EstateRow, PatrolTx, RunEventRow, ScanRow};
 use crate::storage::RefOutcome;
+use futures::TryStreamExt;
 use shared_core::patrol::{
     Excuse, RefChange, RefCollection, RefOp, ReferenceSet, RunAction, RunEventData, RunEventObs,
     ScanLocation, ScanObs,
