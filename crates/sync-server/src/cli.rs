@@ -163,7 +163,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve { demo } => {
             let config = apply(base()?, &cli.overrides);
             crate::telemetry::init(&config.log_format);
-            let app = Application::build(config, BuildOptions { demo }).await?;
+            let app = Application::build(
+                config,
+                BuildOptions {
+                    demo,
+                    demo_patrols: demo,
+                },
+            )
+            .await?;
             let st = app.state();
             println!(
                 "patrol-sync listening on http://{} ({} database)",

@@ -37,7 +37,7 @@ const ESTATES: &[(&str, &str)] = &[
 ];
 
 /// Seeds the demo data unless the `admin` user already exists. Prints what it made.
-pub async fn seed(store: &dyn Store) -> anyhow::Result<()> {
+pub async fn seed(store: &dyn Store, patrols: bool) -> anyhow::Result<()> {
     if store.find_user_by_username("admin").await?.is_some() {
         println!("demo data already present; users below have the password \"{DEMO_PASSWORD}\" unless changed");
         print_users();
@@ -65,23 +65,31 @@ pub async fn seed(store: &dyn Store) -> anyhow::Result<()> {
         }
     }
     seed_hazards(store, estates[0].id, now).await?;
+    if patrols {
+        seed_patrols(store, estates[0].id, now).await?;
+    }
+    println!("demo data seeded:");
+    for e in &estates {
+        println!("  estate {}  {}", e.id, e.name);
+    }
+    print_users();
+    Ok(())
+}
+
+/// The first estate's patrol plan and a simulated week by its two guards.
+async fn seed_patrols(store: &dyn Store, estate: EstateId, now: i64) -> anyhow::Result<()> {
     let mut guards = Vec::new();
     for username in ["guard1", "guard2"] {
         if let Some(u) = store.find_user_by_username(username).await? {
             guards.push(u.id);
         }
     }
-    let (refs, facts) = crate::demo_patrol::seed(store, estates[0].id, &guards, now).await?;
+    let (refs, facts) = crate::demo_patrol::seed(store, estate, &guards, now).await?;
     println!(
         "  patrol plan of {} ({refs} zones, checkpoints, routes and rules) and {} days of patrols ({facts} scans and run events)",
         ESTATES[0].0,
         crate::demo_patrol::DEMO_DAYS
     );
-    println!("demo data seeded:");
-    for e in &estates {
-        println!("  estate {}  {}", e.id, e.name);
-    }
-    print_users();
     Ok(())
 }
 

@@ -22,6 +22,9 @@ pub struct Application {
 pub struct BuildOptions {
     /// Seed the demo estates and users when the database has none.
     pub demo: bool,
+    /// With `demo`: also the first estate's patrol plan and a simulated week of patrols
+    /// (`serve --demo` does; tests that want a quiet estate do not).
+    pub demo_patrols: bool,
 }
 
 impl Application {
@@ -35,7 +38,7 @@ impl Application {
         let store = storage::connect(&config.database_url()).await?;
         store.migrate().await?;
         if opts.demo {
-            crate::demo::seed(store.as_ref()).await?;
+            crate::demo::seed(store.as_ref(), opts.demo_patrols).await?;
         }
         let keys = Keys::load(&config)?;
         let hub = ChangeHub::new();

@@ -711,6 +711,24 @@ impl TestApp {
         database_url: Option<String>,
         tweak: impl FnOnce(&mut Config),
     ) -> StatefulApp {
+        Self::spawn_in_opts(data_dir, database_url, tweak, false).await
+    }
+
+    /// A fresh server on SQLite seeded as `serve --demo` seeds it: with the first estate's
+    /// patrol plan and a simulated week of patrols (other tests keep that estate quiet).
+    pub async fn spawn_full_demo() -> StatefulApp {
+        let dir = tempfile::tempdir().expect("create a temp dir");
+        let mut s = Self::spawn_in_opts(dir.path(), None, |_| {}, true).await;
+        s.app._dir = Some(dir);
+        s
+    }
+
+    async fn spawn_in_opts(
+        data_dir: &Path,
+        database_url: Option<String>,
+        tweak: impl FnOnce(&mut Config),
+        demo_patrols: bool,
+    ) -> StatefulApp {
         let mut config = Config {
             listen: "127.0.0.1:0".into(),
             data_dir: data_dir.to_path_buf(),
@@ -718,9 +736,15 @@ impl TestApp {
             ..Default::default()
         };
         tweak(&mut config);
-        let app = Application::build(config, BuildOptions { demo: true })
-            .await
-            .expect("the server builds");
+        let app = Application::build(
+            config,
+            BuildOptions {
+                demo: true,
+                demo_patrols,
+            },
+        )
+        .await
+        .expect("the server builds");
         let state = app.state().clone();
         let address = format!("http://{}", app.local_addr());
         let (tx, rx) = oneshot::channel::<()>();

@@ -177,15 +177,9 @@ async fn a_night_of_patrol(s: &StatefulApp) {
         .map(|h| (d, h))
         .chain((0..6).map(|h| (next, h)))
         .collect();
-    let mut changes = Vec::new();
+    let mut visits = Vec::new();
     for (day, h) in &hours {
-        changes.push(g.scan(
-            &estate,
-            "04:AA:BB:01",
-            local(*day, *h, 20),
-            22.5431,
-            114.0579,
-        ));
+        visits.push((local(*day, *h, 20), "04:AA:BB:01", 22.5431));
     }
     // CP-2: nothing from 01:00 to 02:00; the 03:00 visit comes at 04:05 (late, within 15 min)
     // and the 04:00 slot is kept by the 04:40 visit.
@@ -198,8 +192,14 @@ async fn a_night_of_patrol(s: &StatefulApp) {
         (next, 4, 40),
         (next, 5, 30),
     ] {
-        changes.push(g.scan(&estate, "04:aa:bb:02", local(day, h, m), 22.5440, 114.0579));
+        visits.push((local(day, h, m), "04:aa:bb:02", 22.5440));
     }
+    // One handset records them in the order they happened (seq follows time).
+    visits.sort_by_key(|v| v.0);
+    let changes: Vec<Value> = visits
+        .into_iter()
+        .map(|(at, tag, lat)| g.scan(&estate, tag, at, lat, 114.0579))
+        .collect();
     let answer = app.push_ok(&g.s, changes.clone()).await;
     assert!(
         answer["results"]
@@ -928,4 +928,97 @@ async fn the_missed_visit_sweep_runs_by_itself() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     panic!("no missed_visit alert within 10 s");
+}
+
+/// `serve --demo` seeds the first estate's plan and a week of simulated patrols, so the
+/// coverage API answers something real at once: mostly on time, some late and missed,
+/// some anomalies, and the night-run count rule met on the full nights.
+#[tokio::test]
+async fn the_demo_estate_has_a_week_of_patrols() {
+    let s = TestApp::spawn_full_demo().await;
+    let app = &s.app;
+    let manager = app.login_new_device("manager1").await;
+    let estate = manager.estate(ESTATE_1);
+    let today = Utc::now().with_timezone(&SHANGHAI).date_naive();
+    let from = today - Duration::days(6);
+    let period = format!("from={from}&to={today}");
+
+    let cps = items(app, &manager, &estate, "checkpoints").await;
+    assert!(
+        (35..=45).contains(&cps.len()),
+        "about 40 checkpoints: {}",
+        cps.len()
+    );
+    assert_eq!(items(app, &manager, &estate, "routes").await.len(), 3);
+    let key = cps.iter().filter(|c| c["class"] == "key").count();
+    assert!(key > 0 && key < cps.len(), "key and general checkpoints");
+
+    let cov = json_ok(
+        get(
+            app,
+            &manager,
+            &format!("/v1/estates/{estate}/coverage?{period}&group_by=day"),
+        )
+        .await,
+    )
+    .await;
+    let t = &cov["totals"];
+    let n = |v: &Value| v.as_u64().unwrap_or(0);
+    assert!(n(&t["expected"]) > 3000, "six full days of slots: {t}");
+    assert!(
+        n(&t["late"]) > 0 && n(&t["missed"]) > 0,
+        "some late and missed: {t}"
+    );
+    let c = t["coverage"].as_f64().expect("coverage");
+    assert!((0.85..1.0).contains(&c), "mostly covered: {t}");
+    let v = t["verified_coverage"].as_f64().expect("verified");
+    assert!(
+        v < c,
+        "anomalies and unverified times lose verified coverage: {t}"
+    );
+    assert_eq!(cov["groups"].as_array().map(Vec::len), Some(6));
+    let met = cov["count_rules"]
+        .as_array()
+        .expect("count rules")
+        .iter()
+        .filter(|w| w["met"] == true)
+        .count();
+    assert!(met >= 5, "the night-run rule met on the full nights: {cov}");
+
+    let heat = json_ok(
+        get(
+            app,
+            &manager,
+            &format!(
+                "/v1/estates/{estate}/heatmap?date={}",
+                today - Duration::days(1)
+            ),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(heat["rows"].as_array().map(Vec::len), Some(cps.len()));
+    let slots = json_ok(
+        get(
+            app,
+            &manager,
+            &format!("/v1/estates/{estate}/slots?{period}&status=missed"),
+        )
+        .await,
+    )
+    .await;
+    assert!(!slots["slots"].as_array().expect("slots").is_empty());
+    let runs = json_ok(
+        get(
+            app,
+            &manager,
+            &format!("/v1/estates/{estate}/runs?{period}"),
+        )
+        .await,
+    )
+    .await;
+    assert!(
+        runs.to_string().contains("\"completed\""),
+        "completed runs: {runs}"
+    );
 }
