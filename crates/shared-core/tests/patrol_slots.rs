@@ -110,7 +110,9 @@ fn eval_with(
 }
 
 /// (start, status, settling scan's trusted time) of each slot.
-fn results(e: &Evaluation, scans: &[ScanObs]) -> Vec<(i64, SlotStatus, Option<i64>)> {
+type Results = Vec<(i64, SlotStatus, Option<i64>)>;
+
+fn results(e: &Evaluation, scans: &[ScanObs]) -> Results {
     e.slots
         .iter()
         .map(|s| (s.spec.start, s.status, s.scan.map(|i| scans[i].trusted_at)))
@@ -225,7 +227,7 @@ fn rules_target_a_class_a_zone_or_named_checkpoints() {
 // ------------------------------------------------------------------ matching
 
 /// The night of 21 November in Shanghai, hourly from 22:00, evaluated the next noon.
-fn night(scans_local: &[&str]) -> (Vec<(i64, SlotStatus, Option<i64>)>, Vec<ScanObs>) {
+fn night(scans_local: &[&str]) -> (Results, Vec<ScanObs>) {
     let r = plan("Asia/Shanghai", ("22:00", "06:00"));
     let scans: Vec<ScanObs> = scans_local
         .iter()
@@ -237,7 +239,7 @@ fn night(scans_local: &[&str]) -> (Vec<(i64, SlotStatus, Option<i64>)>, Vec<Scan
     (results(&e, &scans), scans)
 }
 
-fn status_at(res: &[(i64, SlotStatus, Option<i64>)], local: &str) -> (SlotStatus, Option<i64>) {
+fn status_at(res: &Results, local: &str) -> (SlotStatus, Option<i64>) {
     let start = shanghai(local);
     let r = res
         .iter()
@@ -601,10 +603,9 @@ fn busy_plan() -> ReferenceSet {
 }
 
 /// Slot results keyed by what they are, independent of scan indices.
-fn keyed(
-    e: &Evaluation,
-    scans: &[ScanObs],
-) -> Vec<(RuleId, CheckpointId, i64, SlotStatus, Option<FactId>)> {
+type Keyed = Vec<(RuleId, CheckpointId, i64, SlotStatus, Option<FactId>)>;
+
+fn keyed(e: &Evaluation, scans: &[ScanObs]) -> Keyed {
     e.slots
         .iter()
         .map(|s| {

@@ -663,7 +663,7 @@ async fn a_batch_for_another_device_is_a_403() {
 }
 
 #[tokio::test]
-async fn run_events_are_stored_and_hazard_events_and_photos_are_read() {
+async fn hazard_events_photos_and_run_events_are_read_for_their_meaning() {
     let app = TestApp::spawn().await;
     let guard = app.login_new_device("guard1").await;
     let estate = guard.estate(ESTATE_1);
@@ -675,19 +675,19 @@ async fn run_events_are_stored_and_hazard_events_and_photos_are_read() {
     }
     let answer = app.push_ok(&guard, changes.clone()).await;
     let r = results(&answer, 3);
-    // A hazard event and a photo have a meaning the server reads: scan data is neither.
-    assert_eq!(status(&r[0]), "rejected", "{answer}");
-    assert_eq!(r[0]["code"], "missing_field", "{answer}");
-    assert_eq!(status(&r[1]), "rejected", "{answer}");
-    assert_eq!(r[1]["code"], "missing_field", "{answer}");
-    assert_eq!(status(&r[2]), "accepted", "{answer}");
+    // Each kind has a meaning the server reads (issues 3, 4, 7): scan data is none of them.
+    for (i, field) in [(0, "hazard_id"), (1, "sha256"), (2, "run_id")] {
+        assert_eq!(status(&r[i]), "rejected", "{answer}");
+        assert_eq!(r[i]["code"], "missing_field", "{answer}");
+        assert!(
+            r[i]["message"].as_str().unwrap().contains(field),
+            "{answer}"
+        );
+    }
+    // Quarantined, never stored: nothing to pull, and the handset may purge them.
+    assert_eq!(answer["acked_through_seq"], 3, "{answer}");
     let pulled = app.pull_all(&guard, None).await;
-    let kinds: Vec<&str> = pulled
-        .facts()
-        .iter()
-        .map(|f| f["kind"].as_str().unwrap())
-        .collect();
-    assert_eq!(kinds, ["run_event"]);
+    assert!(pulled.facts().is_empty());
 }
 
 #[tokio::test]
