@@ -390,6 +390,7 @@ fn scan_range_reaches_around_the_period() {
     let r = plan("Asia/Shanghai", ("00:00", "00:00"));
     let (lo, hi) = scan_range(&r, 10 * HOUR, 20 * HOUR);
     assert!(lo <= 10 * HOUR - 3 * 75 * MIN && hi >= 20 * HOUR + 3 * 75 * MIN);
+    assert_eq!(shared_core::patrol::slots::runs_range(&r, 0, 1), None);
 }
 
 // ------------------------------------------------------------------ count rules

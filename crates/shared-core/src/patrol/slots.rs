@@ -120,21 +120,23 @@ fn match_range(reference: &ReferenceSet, from: i64, to: i64) -> (i64, i64) {
     (from - 2 * m, to + 2 * m)
 }
 
-/// The trusted-time range of scans (and run events) an evaluation of `[from, to)` needs.
+/// The trusted-time range of scans the slots of `[from, to)` need.
 pub fn scan_range(reference: &ReferenceSet, from: i64, to: i64) -> (i64, i64) {
     let m = max_span_ms(reference);
     let (lo, hi) = match_range(reference, from, to);
-    let (lo, mut hi) = (lo - m, hi + m);
+    (lo - m, hi + m)
+}
+
+/// The trusted-time range of run events (and the scans naming their runs) the count rules'
+/// windows starting in `[from, to)` need; `None` without count rules.
+pub fn runs_range(reference: &ReferenceSet, from: i64, to: i64) -> Option<(i64, i64)> {
     let counts = reference
         .rules
         .iter()
         .any(|r| matches!(r.kind, RuleKind::Count { .. }));
-    if counts {
-        // A count window starting before `to` ends within a day (25 h on a DST change); its
-        // runs are read to RUN_TAIL_MS after that.
-        hi = hi.max(to + DAY_MS + HOUR_MS + RUN_TAIL_MS);
-    }
-    (lo, hi)
+    // A window starting before `to` ends within a day (25 h on a DST change); its runs are
+    // read to RUN_TAIL_MS after that.
+    counts.then_some((from, to + DAY_MS + HOUR_MS + RUN_TAIL_MS))
 }
 
 /// The slot boundaries of one interval rule in `[from, to)` (slots starting there).

@@ -391,13 +391,14 @@ async fn load_period(
     caller: &Caller,
     id: &str,
     p: &PeriodParams,
+    counts: bool,
 ) -> AppResult<PeriodData> {
     let estate = estate_of(id)?;
     caller.require_role(estate, &OVERSEERS)?;
     let reference = state.store.reference(estate).await?;
     let now = now_ms();
     let (from, to) = period(p, zone_of(&reference), now)?;
-    Ok(PeriodData::load_with(&state.store, reference, from, to, now).await?)
+    Ok(PeriodData::load_with(&state.store, reference, from, to, now, counts).await?)
 }
 
 fn group_by(p: &PeriodParams) -> AppResult<Option<GroupBy>> {
@@ -436,7 +437,7 @@ pub async fn get_coverage(
     ApiQuery(p): ApiQuery<PeriodParams>,
 ) -> AppResult<Response> {
     let g = group_by(&p)?;
-    let data = load_period(&state, &caller, &id, &p).await?;
+    let data = load_period(&state, &caller, &id, &p, true).await?;
     let report = data.report(g);
     if wants_csv(&headers) {
         return Ok(csv_response("coverage.csv", coverage_csv(&report)));
@@ -455,7 +456,7 @@ pub async fn export_coverage(
     ApiQuery(p): ApiQuery<PeriodParams>,
 ) -> AppResult<Response> {
     let g = group_by(&p)?;
-    let data = load_period(&state, &caller, &id, &p).await?;
+    let data = load_period(&state, &caller, &id, &p, true).await?;
     Ok(csv_response("coverage.csv", coverage_csv(&data.report(g))))
 }
 
@@ -638,7 +639,7 @@ async fn slot_list(
     if !(1..=10_000).contains(&limit) {
         return Err(invalid("limit", "must be from 1 to 10000"));
     }
-    let data = load_period(state, caller, id, p).await?;
+    let data = load_period(state, caller, id, p, false).await?;
     let eval = data.evaluate();
     let mut matching = eval
         .slots
@@ -844,7 +845,7 @@ async fn load_heatmap(
         }
     };
     let (from, to) = local_day_bounds(date, tz);
-    let data = PeriodData::load_with(&state.store, reference, from, to, now).await?;
+    let data = PeriodData::load_with(&state.store, reference, from, to, now, false).await?;
     Ok(data.heatmap(date))
 }
 

@@ -9,8 +9,8 @@ use crate::storage::{ChangeHub, DynStore, NewAlert, StoreResult};
 use serde_json::json;
 use shared_core::patrol::coverage::{self, CoverageReport, GroupBy, Heatmap};
 use shared_core::patrol::{
-    flags, runs, slots, EvalInput, Evaluation, Excuse, ReferenceSet, RuleKind, Run, ScanFlag,
-    ScanObs, SlotResult, SlotStatus,
+    flags, runs, slots, EvalInput, Evaluation, Excuse, ReferenceSet, Run, ScanFlag, ScanObs,
+    SlotResult, SlotStatus,
 };
 use shared_core::{AlertId, EstateId};
 
@@ -36,41 +36,48 @@ pub fn zone_of(reference: &ReferenceSet) -> chrono_tz::Tz {
 }
 
 impl PeriodData {
-    /// Loads the reference data, the scans around `[from, to)`, their flags, excuses and
-    /// (when a count rule needs them) the runs.
+    /// Loads the reference data, the scans around `[from, to)`, their flags, excuses and,
+    /// with `counts` (when a count rule needs them), the runs.
     pub async fn load(
         store: &DynStore,
         estate: EstateId,
         from: i64,
         to: i64,
         now: i64,
+        counts: bool,
     ) -> StoreResult<PeriodData> {
         let reference = store.reference(estate).await?;
-        Self::load_with(store, reference, from, to, now).await
+        Self::load_with(store, reference, from, to, now, counts).await
     }
 
+    /// As [`PeriodData::load`] with the reference data already read. Without `counts` the
+    /// count rules' windows come out with no completed runs: only the coverage report shows
+    /// them, and the heat map, slots and sweep need not read a day and a half more of scans.
     pub async fn load_with(
         store: &DynStore,
         reference: ReferenceSet,
         from: i64,
         to: i64,
         now: i64,
+        counts: bool,
     ) -> StoreResult<PeriodData> {
         let estate = reference.estate_id;
         let tz = zone_of(&reference);
-        let (scan_from, scan_to) = slots::scan_range(&reference, from, to);
+        let (mut scan_from, mut scan_to) = slots::scan_range(&reference, from, to);
+        let runs_range = slots::runs_range(&reference, from, to).filter(|_| counts);
+        if let Some((lo, hi)) = runs_range {
+            scan_from = scan_from.min(lo);
+            scan_to = scan_to.max(hi);
+        }
         let scans = store.scans_between(estate, scan_from, scan_to).await?;
         let flags = flags::flag_scans(&scans, &reference);
         let excuses = store.excuses_between(estate, from, to).await?;
-        let needs_runs = reference
-            .rules
-            .iter()
-            .any(|r| matches!(r.kind, RuleKind::Count { .. }));
-        let runs = if needs_runs {
-            let events = store.run_events_between(estate, scan_from, scan_to).await?;
-            runs::fold_runs(&events, &scans, &reference)
-        } else {
-            Vec::new()
+        let runs = match runs_range {
+            Some((lo, hi)) => {
+                let events = store.run_events_between(estate, lo, hi).await?;
+                runs::fold_runs(&events, &scans, &reference)
+            }
+            None => Vec::new(),
         };
         Ok(PeriodData {
             reference,
@@ -156,7 +163,7 @@ pub async fn sweep_missed(
 ) -> StoreResult<usize> {
     let mut raised = 0;
     for estate in store.patrol_estates().await? {
-        let data = PeriodData::load(store, estate, now - lookback_ms, now, now).await?;
+        let data = PeriodData::load(store, estate, now - lookback_ms, now, now, false).await?;
         let eval = data.evaluate();
         let alerts: Vec<NewAlert> = eval
             .slots
