@@ -10,7 +10,7 @@ use shared_core::patrol::*;
 use shared_core::time::{trusted_time, TimeEvidence};
 use shared_core::validate::validate_change;
 use shared_core::wire::Timestamp;
-use shared_core::{DeviceId, EstateId, FactKind, Hlc};
+use shared_core::{CheckpointId, DeviceId, EstateId, FactKind, Hlc};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use uuid::Uuid;
 
@@ -431,4 +431,87 @@ fn intended_slot_results_are_what_the_slot_rules_find() {
         naive_slot_counts(&r, &cfg, &out),
         [out.on_time, out.late, 0, out.missed]
     );
+}
+
+/// The simulator's scans, as the store would give them to coverage.
+fn observations(r: &ReferenceSet, out: &SimOutput) -> Vec<ScanObs> {
+    let by_tag: HashMap<String, CheckpointId> = r
+        .checkpoints
+        .iter()
+        .flat_map(|c| c.tags.iter().map(move |t| (t.key(), c.id)))
+        .collect();
+    let mut scans = Vec::new();
+    for b in &out.batches {
+        for raw in &b.changes {
+            let c = validate_change(raw, |_| true).unwrap();
+            if c.kind != FactKind::Scan {
+                continue;
+            }
+            let s = parse_scan(&c.data).unwrap();
+            let t = trusted_time(TimeEvidence {
+                received_at: b.received_at,
+                sent_at: b.sent_at,
+                recorded_at: c.recorded_at.0,
+                age_ms: c.age_ms,
+            });
+            scans.push(ScanObs {
+                id: c.id,
+                device_id: b.device_id,
+                user_id: b.user_id,
+                seq: c.seq,
+                trusted_at: t.trusted_at,
+                verified: t.clock_trust == shared_core::ClockTrust::Verified,
+                clock_skew: t.clock_skew,
+                checkpoint_id: by_tag.get(&s.tag_key).copied(),
+                tag_key: s.tag_key,
+                run_id: s.run_id,
+                location: s.location,
+            });
+        }
+    }
+    scans
+}
+
+/// The server's own evaluation (`slots::evaluate`) of the simulated scans finds the
+/// results the simulator intended, for the demo week and a benchmark day with teams.
+#[test]
+fn the_slot_evaluation_finds_what_the_simulator_intended() {
+    use shared_core::patrol::slots::evaluate;
+    let cases = {
+        let (r, cfg, out) = demo_week();
+        let big = reference(&EstateSpec::sized(200));
+        let to = MIDNIGHT + 2 * DAY;
+        let big_cfg = SimConfig::benchmark(to - 2 * DAY, to, sim_guards(24, 9));
+        let big_out = simulate(&big, &big_cfg);
+        vec![(r, cfg, out), (big, big_cfg, big_out)]
+    };
+    for (r, cfg, out) in cases {
+        let scans = observations(&r, &out);
+        let flags = vec![vec![]; scans.len()];
+        let e = evaluate(&EvalInput {
+            reference: &r,
+            from: cfg.from,
+            to: cfg.to,
+            now: cfg.to,
+            scans: &scans,
+            flags: &flags,
+            excuses: &[],
+            runs: &[],
+        });
+        let decided = e
+            .slots
+            .iter()
+            .filter(|s| s.spec.start >= cfg.from && s.spec.end + s.spec.grace_ms <= cfg.to);
+        let mut got = [0usize; 4];
+        for s in decided {
+            match s.status {
+                SlotStatus::OnTime => got[0] += 1,
+                SlotStatus::Late => got[1] += 1,
+                SlotStatus::Early => got[2] += 1,
+                SlotStatus::Missed => got[3] += 1,
+                other => panic!("a decided slot is {other:?}"),
+            }
+        }
+        assert_eq!(got, [out.on_time, out.late, 0, out.missed]);
+    }
 }
