@@ -125,8 +125,8 @@ struct Args {
     #[arg(long)]
     keep: bool,
     /// The server's PATROL_MISSED_VISIT_INTERVAL_SECS. The missed-visit sweep evaluates
-    /// the last 26 hours of every estate with a plan; a day between runs keeps it out of
-    /// the timings (it runs once when the server starts, before any scan is pushed).
+    /// the last 26 hours of every estate with a plan; its first run is one interval after
+    /// the server starts, so a day keeps it out of the run altogether.
     #[arg(long, default_value_t = 86_400)]
     missed_visit_interval_secs: u64,
     /// PostgreSQL: skip the `VACUUM (ANALYZE)` after seeding.
