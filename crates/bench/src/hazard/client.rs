@@ -38,27 +38,69 @@ impl Session {
         username: &str,
         device_name: &str,
     ) -> anyhow::Result<Session> {
-        let device_id = Uuid::now_v7();
+        let (s, _) = Self::login_with(
+            http,
+            base,
+            username,
+            PASSWORD,
+            Uuid::now_v7(),
+            device_name,
+            "hazard-bench",
+        )
+        .await?;
+        Ok(s)
+    }
+
+    /// Logs in with `password` on the device `device_id`; also returns the login answer
+    /// (user, estates).
+    pub async fn login_with(
+        http: &reqwest::Client,
+        base: &str,
+        username: &str,
+        password: &str,
+        device_id: Uuid,
+        device_name: &str,
+        platform: &str,
+    ) -> anyhow::Result<(Session, Value)> {
         let v = post_json(
             http,
             &format!("{base}/v1/auth/login"),
             &json!({
                 "username": username,
-                "password": PASSWORD,
+                "password": password,
                 "device": { "id": device_id, "name": device_name,
-                            "platform": "hazard-bench", "app_version": env!("CARGO_PKG_VERSION") },
+                            "platform": platform, "app_version": env!("CARGO_PKG_VERSION") },
             }),
         )
         .await
         .with_context(|| format!("logging in as {username}"))?;
-        Ok(Session {
+        let s = Session {
             device_id,
             http: http.clone(),
             base: base.to_owned(),
             access: text(&v, &["access_token"])?,
             refresh: text(&v, &["refresh_token"])?,
             refreshed_at: Instant::now(),
-        })
+        };
+        Ok((s, v))
+    }
+
+    /// PUT `path` with a JSON body; any status but 2xx is an error with the body.
+    #[allow(dead_code)] // coverage-bench puts reference data with it
+    pub async fn put_json(&mut self, path: &str, body: &Value) -> anyhow::Result<Value> {
+        self.keep_fresh().await?;
+        let r = self
+            .http
+            .put(format!("{}{path}", self.base))
+            .bearer_auth(&self.access)
+            .json(body)
+            .send()
+            .await
+            .with_context(|| format!("PUT {path}"))?;
+        let status = r.status();
+        let text = r.text().await?;
+        ensure!(status.is_success(), "PUT {path}: HTTP {status}: {text}");
+        Ok(serde_json::from_str(&text)?)
     }
 
     async fn refresh_tokens(&mut self) -> anyhow::Result<()> {
