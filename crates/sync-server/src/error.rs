@@ -23,6 +23,12 @@ pub enum AppError {
     Validation(Vec<FieldError>),
     #[error("unsupported media type")]
     UnsupportedMediaType,
+    /// A `Content-Encoding` the server does not decode.
+    #[error("unsupported content encoding: {0}")]
+    UnsupportedEncoding(String),
+    /// A compressed body that does not decompress.
+    #[error("undecodable body: {0}")]
+    BadEncoding(String),
     #[error("authentication required: {0}")]
     Unauthorized(&'static str),
     #[error("invalid token: {0}")]
@@ -186,6 +192,8 @@ impl AppError {
             AppError::InvalidJson(_) => "invalid-json",
             AppError::Validation(_) => "validation",
             AppError::UnsupportedMediaType => "unsupported-media-type",
+            AppError::UnsupportedEncoding(_) => "unsupported-encoding",
+            AppError::BadEncoding(_) => "bad-encoding",
             AppError::Unauthorized(_) => "unauthorized",
             AppError::InvalidToken(_) => "invalid-token",
             AppError::InvalidCredentials => "invalid-credentials",
@@ -222,7 +230,10 @@ impl AppError {
         match self {
             AppError::InvalidJson(_) | AppError::InvalidCursor(_) => StatusCode::BAD_REQUEST,
             AppError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            AppError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            AppError::UnsupportedMediaType | AppError::UnsupportedEncoding(_) => {
+                StatusCode::UNSUPPORTED_MEDIA_TYPE
+            }
+            AppError::BadEncoding(_) => StatusCode::BAD_REQUEST,
             AppError::Unauthorized(_)
             | AppError::InvalidToken(_)
             | AppError::InvalidCredentials
@@ -255,6 +266,10 @@ impl AppError {
             AppError::InvalidJson(_) => "The request body is not valid JSON",
             AppError::Validation(_) => "The request has invalid fields",
             AppError::UnsupportedMediaType => "The request body must be application/json",
+            AppError::UnsupportedEncoding(_) => {
+                "The request body's Content-Encoding is not supported"
+            }
+            AppError::BadEncoding(_) => "The compressed request body could not be decompressed",
             AppError::Unauthorized(_) => "Authentication required",
             AppError::InvalidToken(_) => "The access token is not valid",
             AppError::InvalidCredentials => "Wrong username or password",
@@ -296,6 +311,10 @@ impl AppError {
                 .collect::<Vec<_>>()
                 .join("; "),
             AppError::UnsupportedMediaType => "send Content-Type: application/json".into(),
+            AppError::UnsupportedEncoding(e) => {
+                format!("{e:?} is not supported; send gzip, zstd or an uncompressed body")
+            }
+            AppError::BadEncoding(m) => m.clone(),
             AppError::Unauthorized(m) => (*m).into(),
             AppError::InvalidToken(m) => m.clone(),
             AppError::InvalidCredentials => "check the username and password".into(),

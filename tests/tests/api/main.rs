@@ -3,6 +3,7 @@
 
 mod admin;
 mod auth;
+mod compression;
 mod devices;
 mod hazards;
 mod health;

@@ -77,15 +77,36 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
             return Err(AppError::UnsupportedMediaType);
         }
         let limit = state.config.max_batch_bytes;
+        // The limit holds for the decompressed body (see `http::compression`).
         let bytes: Bytes = axum::body::to_bytes(req.into_body(), limit)
             .await
-            .map_err(|_| AppError::BatchTooLarge {
-                max_changes: state.config.max_batch_changes,
-                max_bytes: limit,
-                detail: format!("the body is larger than {limit} bytes; split the batch"),
+            .map_err(|e| {
+                if is_length_limit(&e) {
+                    AppError::BatchTooLarge {
+                        max_changes: state.config.max_batch_changes,
+                        max_bytes: limit,
+                        detail: format!(
+                            "the body is larger than {limit} bytes (decompressed); split the batch"
+                        ),
+                    }
+                } else {
+                    AppError::BadEncoding(format!("the body could not be read: {e}"))
+                }
             })?;
         parse_json(&bytes).map(ApiJson)
     }
+}
+
+/// Whether a body error is the length limit (rather than, say, a corrupt gzip stream).
+fn is_length_limit(e: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(s) = source {
+        if s.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        source = s.source();
+    }
+    false
 }
 
 /// Query strings, with problem+json rejections.

@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod alerts;
 pub mod auth;
+pub mod compression;
 pub mod csv;
 pub mod devices;
 pub mod extract;
@@ -72,7 +73,10 @@ pub fn router(state: AppState) -> Router {
         .merge(patrol::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed })
+        .layer(compression::request_decompression())
+        .layer(middleware::from_fn(compression::check_encoding))
         .layer(middleware::from_fn_with_state(state.clone(), hlc_header))
+        .layer(compression::response_compression())
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(|req: &Request| {
