@@ -340,29 +340,16 @@ fn no_guards_or_an_empty_period_simulate_nothing() {
 /// under one whole-day interval rule: (on_time, late, early, missed) of the slots decided
 /// by `to`.
 fn naive_slot_counts(r: &ReferenceSet, cfg: &SimConfig, out: &SimOutput) -> [usize; 4] {
-    let by_tag: HashMap<String, usize> = r
+    let index: HashMap<CheckpointId, usize> = r
         .checkpoints
         .iter()
         .enumerate()
-        .map(|(i, c)| (c.tags[0].key(), i))
+        .map(|(i, c)| (c.id, i))
         .collect();
     let mut scans: Vec<Vec<i64>> = vec![vec![]; r.checkpoints.len()];
-    for b in &out.batches {
-        for raw in &b.changes {
-            let c = validate_change(raw, |_| true).unwrap();
-            if c.kind != FactKind::Scan {
-                continue;
-            }
-            let s = parse_scan(&c.data).unwrap();
-            let t = trusted_time(TimeEvidence {
-                received_at: b.received_at,
-                sent_at: b.sent_at,
-                recorded_at: c.recorded_at.0,
-                age_ms: c.age_ms,
-            });
-            if let Some(&i) = by_tag.get(&s.tag_key) {
-                scans[i].push(t.trusted_at);
-            }
+    for s in observations(r, out) {
+        if let Some(&i) = s.checkpoint_id.and_then(|c| index.get(&c)) {
+            scans[i].push(s.trusted_at);
         }
     }
     let mut counts = [0; 4];

@@ -65,7 +65,7 @@ use crate::fact::FactKind;
 use crate::hlc::HlcClock;
 use crate::ids::BatchId;
 use crate::wire::{PushRequest, Timestamp};
-use chrono::{Duration, LocalResult, NaiveDate, NaiveDateTime, Offset, TimeZone, Utc};
+use chrono::{Offset, TimeZone, Utc};
 use serde_json::{Map, Value};
 use std::collections::{HashMap, HashSet};
 use uuid::Uuid;
@@ -636,78 +636,10 @@ pub struct SimOutput {
 
 // ------------------------------------------------------------------ simulation
 
-/// A local date-time as an instant: the earlier of an ambiguous one, the first instant
-/// after the gap for one that does not exist.
-fn local_ms(tz: chrono_tz::Tz, naive: NaiveDateTime) -> i64 {
-    match tz.from_local_datetime(&naive) {
-        LocalResult::Single(t) => t.timestamp_millis(),
-        LocalResult::Ambiguous(a, _) => a.timestamp_millis(),
-        LocalResult::None => {
-            let mut n = naive;
-            for _ in 0..(6 * 60) {
-                n += Duration::minutes(1);
-                if let Some(t) = tz.from_local_datetime(&n).earliest() {
-                    let t = t.timestamp_millis();
-                    // Back to the gap's end, to the millisecond.
-                    let mut lo = t - MINUTE;
-                    let mut hi = t;
-                    while hi - lo > 1 {
-                        let mid = lo + (hi - lo) / 2;
-                        let local = Utc
-                            .timestamp_millis_opt(mid)
-                            .single()
-                            .map(|u| u.with_timezone(&tz).naive_local());
-                        if local.is_some_and(|l| l >= naive) {
-                            hi = mid;
-                        } else {
-                            lo = mid;
-                        }
-                    }
-                    return hi;
-                }
-            }
-            naive.and_utc().timestamp_millis()
-        }
-    }
-}
-
-fn local_date(tz: chrono_tz::Tz, ms: i64) -> NaiveDate {
-    Utc.timestamp_millis_opt(ms)
-        .single()
-        .unwrap_or_default()
-        .with_timezone(&tz)
-        .date_naive()
-}
-
-fn at_time(d: NaiveDate, t: TimeOfDay) -> NaiveDateTime {
-    d.and_hms_opt(t.minutes() / 60, t.minutes() % 60, 0)
-        .unwrap_or_default()
-}
-
-/// The instances `[start, end)` of a window overlapping `[from, to)`, in order.
+/// The instances `[start, end)` of a window overlapping `[from, to)`, in order: the same
+/// expansion as the slots the server evaluates.
 fn window_instances(tz: chrono_tz::Tz, w: Window, from: i64, to: i64) -> Vec<(i64, i64)> {
-    let mut out = Vec::new();
-    let Some(mut d) = local_date(tz, from).pred_opt() else {
-        return out;
-    };
-    let last = local_date(tz, to);
-    while d <= last {
-        let end_date = if w.wraps_midnight() {
-            d.succ_opt().unwrap_or(d)
-        } else {
-            d
-        };
-        let s = local_ms(tz, at_time(d, w.start));
-        let e = local_ms(tz, at_time(end_date, w.end));
-        if e > from && s < to && e > s {
-            out.push((s, e));
-        }
-        match d.succ_opt() {
-            Some(n) => d = n,
-            None => break,
-        }
-    }
-    out
+    super::slots::window_instances(w, tz, from, to)
 }
 
 /// Local shift number of an instant: shifts start at 06:00, 14:00 and 22:00.
