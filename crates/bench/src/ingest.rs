@@ -110,8 +110,12 @@ impl Handset {
     }
 
     /// Pushes facts 1..=`count` in batches of `batch`; checks every answer.
-    async fn run(mut self, count: u64, batch: u64) -> anyhow::Result<HandsetResult> {
+    /// With `replay`, every batch is sent a second time (same bytes) right after its first
+    /// answer, as a handset does when it lost that answer; the replay must answer what the
+    /// first push answered, and its latency is kept apart.
+    async fn run(mut self, count: u64, batch: u64, replay: bool) -> anyhow::Result<HandsetResult> {
         let mut latencies = Vec::with_capacity((count / batch + 1) as usize);
+        let mut replays = Vec::new();
         let mut seq = 1;
         let mut acked = 0;
         while seq <= count {
@@ -124,6 +128,7 @@ impl Handset {
                 seq,
                 n,
             );
+            let again = replay.then(|| body.clone());
             let t = Instant::now();
             let v = self.push(body).await.with_context(|| {
                 format!(
@@ -142,6 +147,17 @@ impl Handset {
                     seq + n - 1
                 )
             })?;
+            if let Some(again) = again {
+                let t = Instant::now();
+                let r = self.push(again).await.context("replaying a batch")?;
+                replays.push(t.elapsed());
+                ensure!(
+                    r["results"] == v["results"]
+                        && r["acked_through_seq"] == v["acked_through_seq"]
+                        && r["batch_id"] == v["batch_id"],
+                    "the replay of batch {batch_id} answered {r}, the first push {v}"
+                );
+            }
             acked = v["acked_through_seq"].as_u64().unwrap_or(0);
             seq += n;
         }
@@ -153,6 +169,7 @@ impl Handset {
         Ok(HandsetResult {
             facts: count,
             latencies,
+            replays,
         })
     }
 }
@@ -191,6 +208,7 @@ fn check_answer(v: &Value, batch_id: Uuid, n: u64, last_seq: u64) -> anyhow::Res
 pub struct HandsetResult {
     pub facts: u64,
     pub latencies: Vec<Duration>,
+    pub replays: Vec<Duration>,
 }
 
 pub struct IngestResult {
@@ -199,6 +217,8 @@ pub struct IngestResult {
     pub batches: usize,
     /// Sorted ascending.
     pub latencies: Vec<Duration>,
+    /// Latencies of the replays (with `replay`), sorted ascending.
+    pub replays: Vec<Duration>,
 }
 
 impl IngestResult {
@@ -225,20 +245,27 @@ pub fn shares(total: u64, handsets: usize) -> Vec<u64> {
 }
 
 /// Runs every handset at once; the first failure stops the rest.
-pub async fn run(handsets: Vec<Handset>, total: u64, batch: u64) -> anyhow::Result<IngestResult> {
+pub async fn run(
+    handsets: Vec<Handset>,
+    total: u64,
+    batch: u64,
+    replay: bool,
+) -> anyhow::Result<IngestResult> {
     let counts = shares(total, handsets.len());
     let start = Instant::now();
     let mut set = JoinSet::new();
     for (h, count) in handsets.into_iter().zip(counts) {
-        set.spawn(h.run(count, batch));
+        set.spawn(h.run(count, batch, replay));
     }
     let mut facts = 0;
     let mut latencies = Vec::new();
+    let mut replays = Vec::new();
     while let Some(joined) = set.join_next().await {
         match joined.context("a handset task panicked").and_then(|r| r) {
             Ok(r) => {
                 facts += r.facts;
                 latencies.extend(r.latencies);
+                replays.extend(r.replays);
             }
             Err(e) => {
                 set.abort_all();
@@ -248,11 +275,13 @@ pub async fn run(handsets: Vec<Handset>, total: u64, batch: u64) -> anyhow::Resu
     }
     let wall = start.elapsed();
     latencies.sort();
+    replays.sort();
     Ok(IngestResult {
         wall,
         facts,
         batches: latencies.len(),
         latencies,
+        replays,
     })
 }
 

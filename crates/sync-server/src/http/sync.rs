@@ -50,28 +50,40 @@ pub async fn push(
             ),
         });
     }
-    let engineers = engineers_named(&state.store, &req.changes).await?;
-    let batch = prepare_batch(
-        &caller,
-        req,
-        now_ms(),
-        &state.clock,
-        state.config.max_clock_drift_ms,
-        &engineers,
-        state.config.max_photo_bytes,
-    );
-    // Run the transaction in its own task: a handset that drops the connection mid-push
-    // does not abort a commit under way, and its retry of the batch id gets the answer.
-    let store = state.store.clone();
-    let outcome = tokio::spawn(async move { store.apply_push(batch).await })
-        .await
-        .map_err(|e| AppError::Internal(e.into()))??;
-    let mut response = match outcome {
-        PushOutcome::Stored { response, touched } => {
-            state.hub.notify(&touched);
-            response
+    // A batch sent again (its answer was lost) is answered from the stored answer before
+    // anything else: no checking of its changes, no write lock.
+    let replayed = state
+        .store
+        .push_answer(caller.device_id, req.batch_id)
+        .await?;
+    let mut response = match replayed {
+        Some(response) => response,
+        None => {
+            let engineers = engineers_named(&state.store, &req.changes).await?;
+            let batch = prepare_batch(
+                &caller,
+                req,
+                now_ms(),
+                &state.clock,
+                state.config.max_clock_drift_ms,
+                &engineers,
+                state.config.max_photo_bytes,
+            );
+            // Run the transaction in its own task: a handset that drops the connection
+            // mid-push does not abort a commit under way, and its retry of the batch id
+            // gets the answer.
+            let store = state.store.clone();
+            let outcome = tokio::spawn(async move { store.apply_push(batch).await })
+                .await
+                .map_err(|e| AppError::Internal(e.into()))??;
+            match outcome {
+                PushOutcome::Stored { response, touched } => {
+                    state.hub.notify(&touched);
+                    response
+                }
+                PushOutcome::Replayed(response) => response,
+            }
         }
-        PushOutcome::Replayed(response) => response,
     };
     // The bytes this handset still owes: photos it pushed whose bytes are not held.
     let mut missing: Vec<String> = state

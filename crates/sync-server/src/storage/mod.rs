@@ -698,6 +698,13 @@ pub trait Store: Send + Sync + 'static {
     // sync
     /// Stores a batch in one transaction, or returns the first answer to the same batch id.
     async fn apply_push(&self, batch: PreparedBatch) -> StoreResult<PushOutcome>;
+    /// The answer stored for this device's batch id, if that batch was stored: a replay is
+    /// answered from it without checking the batch again or taking a write lock.
+    async fn push_answer(
+        &self,
+        device: DeviceId,
+        batch: BatchId,
+    ) -> StoreResult<Option<PushResponse>>;
     /// Reads the feed after `after`, in commit order, at most `limit` items.
     async fn pull(&self, scope: &FeedScope, after: FeedPos, limit: usize) -> StoreResult<FeedPage>;
     /// Cursors before this position are too old: tombstones they have not seen are gone.

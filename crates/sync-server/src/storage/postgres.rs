@@ -904,6 +904,25 @@ impl Store for PgStore {
         Ok(())
     }
 
+    async fn push_answer(
+        &self,
+        device: DeviceId,
+        batch: BatchId,
+    ) -> StoreResult<Option<PushResponse>> {
+        // A committed claim always carries its answer (both are written in one transaction).
+        let stored: Option<Option<String>> = sqlx::query_scalar(
+            "SELECT response FROM push_batches WHERE device_id = $1 AND batch_id = $2",
+        )
+        .bind(device.0)
+        .bind(batch.0)
+        .fetch_optional(&self.pool)
+        .await?;
+        stored
+            .flatten()
+            .map(|r| serde_json::from_str(&r).map_err(|_| bad("push answer")))
+            .transpose()
+    }
+
     async fn apply_push(&self, batch: PreparedBatch) -> StoreResult<PushOutcome> {
         let mut attempt = 1;
         loop {

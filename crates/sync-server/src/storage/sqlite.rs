@@ -550,6 +550,24 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    async fn push_answer(
+        &self,
+        device: DeviceId,
+        batch: BatchId,
+    ) -> StoreResult<Option<PushResponse>> {
+        let stored: Option<Option<String>> = sqlx::query_scalar(
+            "SELECT response FROM push_batches WHERE device_id = ?1 AND batch_id = ?2",
+        )
+        .bind(id_str(device))
+        .bind(id_str(batch))
+        .fetch_optional(&self.reader)
+        .await?;
+        stored
+            .flatten()
+            .map(|r| serde_json::from_str(&r).map_err(|_| bad("push answer")))
+            .transpose()
+    }
+
     async fn apply_push(&self, mut b: PreparedBatch) -> StoreResult<PushOutcome> {
         let mut tx = self.begin().await?;
         let dev = id_str(b.device_id);

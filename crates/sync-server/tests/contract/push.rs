@@ -51,6 +51,16 @@ pub async fn push_accept_replay_duplicate_conflict(store: DynStore) {
         PushOutcome::Replayed(first.clone())
     );
     assert_eq!(store.count_facts().await.unwrap(), 3);
+    // The answer a replay is given before any checking: the first one, for this device
+    // and batch id only.
+    assert_eq!(
+        store.push_answer(dev, b1.id).await.unwrap(),
+        Some(first.clone())
+    );
+    let other = Batch::new(dev, guard);
+    assert_eq!(store.push_answer(dev, other.id).await.unwrap(), None);
+    let dev2 = device(&store, guard).await;
+    assert_eq!(store.push_answer(dev2, b1.id).await.unwrap(), None);
 
     // A fact already stored, in a new batch: duplicate with the same content, refused and
     // quarantined with different content; the stored fact is left as it was.
