@@ -1,10 +1,26 @@
-//! Helpers both benchmark binaries share: the command line as typed, PostgreSQL scratch
-//! databases, rounding.
+//! Helpers the benchmark binaries share: the database behind the server, the command line
+//! as typed, PostgreSQL scratch databases, rounding.
 
 use crate::procfs;
 use anyhow::{ensure, Context};
 use serde_json::Value;
 use std::path::Path;
+
+/// The database behind the server (`--backend`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
 
 /// The command line as typed, quoted for a POSIX shell.
 pub fn command_line() -> String {

@@ -17,27 +17,12 @@ mod raw;
 mod server;
 
 use anyhow::{bail, Context};
-use clap::{Parser, ValueEnum};
-use common::{command_line, pg_drop, pg_setup, round2, with_database};
+use clap::Parser;
+use common::{command_line, pg_drop, pg_setup, round2, with_database, Backend};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-enum Backend {
-    Sqlite,
-    Postgres,
-}
-
-impl Backend {
-    fn name(self) -> &'static str {
-        match self {
-            Backend::Sqlite => "sqlite",
-            Backend::Postgres => "postgres",
-        }
-    }
-}
 
 /// Ingest benchmark: scan facts pushed over HTTP to the real server, beside a raw insert.
 #[derive(Parser, Debug)]

@@ -33,8 +33,8 @@ mod server;
 
 use anyhow::{bail, ensure, Context};
 use chrono::{FixedOffset, NaiveDate, TimeZone, Utc};
-use clap::{Parser, ValueEnum};
-use common::{command_line, pg_drop, pg_setup, round2, with_database};
+use clap::Parser;
+use common::{command_line, pg_drop, pg_setup, round2, with_database, Backend};
 use measure::{ms, percentile, Series};
 use serde_json::{json, Value};
 use shared_core::patrol::reference;
@@ -46,21 +46,6 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 use uuid::Uuid;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-enum Backend {
-    Sqlite,
-    Postgres,
-}
-
-impl Backend {
-    fn name(self) -> &'static str {
-        match self {
-            Backend::Sqlite => "sqlite",
-            Backend::Postgres => "postgres",
-        }
-    }
-}
 
 /// Patrol coverage benchmark: simulate patrols, push them over HTTP, time coverage calls.
 #[derive(Parser, Debug)]

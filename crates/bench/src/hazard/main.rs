@@ -28,8 +28,8 @@ mod procfs;
 mod server;
 
 use anyhow::{bail, Context};
-use clap::{Parser, ValueEnum};
-use common::{command_line, pg_drop, pg_setup, round2, with_database};
+use clap::Parser;
+use common::{command_line, pg_drop, pg_setup, round2, with_database, Backend};
 use measure::{Expect, Series};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -38,21 +38,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use uuid::Uuid;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-enum Backend {
-    Sqlite,
-    Postgres,
-}
-
-impl Backend {
-    fn name(self) -> &'static str {
-        match self {
-            Backend::Sqlite => "sqlite",
-            Backend::Postgres => "postgres",
-        }
-    }
-}
 
 /// Hazard tracker benchmark: seed tickets over HTTP, then time the tracker calls.
 #[derive(Parser, Debug)]
