@@ -109,6 +109,33 @@ impl Handset {
         }
     }
 
+    /// Pushes the handset's next `n` facts (from `next_seq`) as one batch, checks the
+    /// answer, and returns the time from sending to the checked answer.
+    pub async fn push_next(&mut self, next_seq: &mut u64, n: u64) -> anyhow::Result<Duration> {
+        let seq = *next_seq;
+        let batch_id = Uuid::now_v7();
+        let body = push_body(
+            self.device_id,
+            batch_id,
+            &self.estate_id.to_string(),
+            seq,
+            n,
+        );
+        let t = Instant::now();
+        let v = self.push(body).await.with_context(|| {
+            format!(
+                "{} (device {}) pushing seq {seq}..{}",
+                self.username,
+                self.device_id,
+                seq + n - 1
+            )
+        })?;
+        let took = t.elapsed();
+        check_answer(&v, batch_id, n, seq + n - 1)?;
+        *next_seq += n;
+        Ok(took)
+    }
+
     /// Pushes facts 1..=`count` in batches of `batch`; checks every answer.
     /// With `replay`, every batch is sent a second time (same bytes) right after its first
     /// answer, as a handset does when it lost that answer; the replay must answer what the

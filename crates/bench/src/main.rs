@@ -12,6 +12,7 @@
 mod common;
 mod facts;
 mod ingest;
+mod openloop;
 mod procfs;
 mod raw;
 mod server;
@@ -55,6 +56,19 @@ struct Args {
     /// first push's (the ingest rate then includes the replays' time).
     #[arg(long)]
     replay: bool,
+    /// After the closed-loop phase, push at fixed open-loop rates (fractions of the rate
+    /// the closed loop reached) and report latency from each push's due moment.
+    #[arg(long)]
+    open_loop: bool,
+    /// The open-loop rates, as fractions of the closed-loop maximum.
+    #[arg(long, value_delimiter = ',', default_value = "0.25,0.5,0.75")]
+    open_loop_fractions: Vec<f64>,
+    /// Seconds at each open-loop rate [default: 30, or 2 with --smoke].
+    #[arg(long)]
+    open_loop_secs: Option<u64>,
+    /// Handsets in the open-loop pool (each pushes one batch at a time).
+    #[arg(long, default_value_t = 32)]
+    open_loop_handsets: usize,
     /// Where the JSON report goes.
     #[arg(long, default_value = "target/bench")]
     out_dir: PathBuf,
@@ -95,6 +109,10 @@ struct Settings {
     concurrency: usize,
     smoke: bool,
     replay: bool,
+    /// Open-loop fractions and seconds at each; empty without --open-loop.
+    open_loop: Vec<f64>,
+    open_loop_secs: u64,
+    open_loop_handsets: usize,
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
@@ -110,7 +128,25 @@ async fn run(args: Args) -> anyhow::Result<()> {
         concurrency: args.concurrency,
         smoke: args.smoke,
         replay: args.replay,
+        open_loop: if args.open_loop {
+            args.open_loop_fractions.clone()
+        } else {
+            Vec::new()
+        },
+        open_loop_secs: args
+            .open_loop_secs
+            .unwrap_or(if args.smoke { 2 } else { 30 }),
+        open_loop_handsets: args.open_loop_handsets,
     };
+    if s.open_loop
+        .iter()
+        .any(|f| !f.is_finite() || *f <= 0.0 || *f > 2.0)
+    {
+        bail!("--open-loop-fractions must be above 0 and at most 2");
+    }
+    if !s.open_loop.is_empty() && (s.open_loop_handsets == 0 || s.open_loop_secs == 0) {
+        bail!("--open-loop-handsets and --open-loop-secs must be at least 1");
+    }
     if !(1..=1000).contains(&s.batch) {
         bail!("--batch must be from 1 to 1000 (the server's limit per push)");
     }
@@ -185,6 +221,68 @@ async fn run(args: Args) -> anyhow::Result<()> {
         .with_context(|| format!("writing {}", file.display()))?;
     println!("wrote {}", file.display());
     Ok(())
+}
+
+/// The open-loop phase (with `--open-loop`): a pool of new handsets pushes at each
+/// fraction of the closed-loop rate in turn. Returns the report and the facts it stored.
+async fn open_loop(
+    srv: &server::Server,
+    s: &Settings,
+    closed: &ingest::IngestResult,
+) -> anyhow::Result<(Value, u64)> {
+    if s.open_loop.is_empty() {
+        return Ok((Value::Null, 0));
+    }
+    let max_pushes_per_s = closed.batches as f64 / closed.wall.as_secs_f64();
+    println!(
+        "open loop: the closed loop reached {max_pushes_per_s:.1} pushes/s of {}; signing in {} handsets...",
+        s.batch, s.open_loop_handsets
+    );
+    let mut pool = Vec::with_capacity(s.open_loop_handsets);
+    for i in 0..s.open_loop_handsets {
+        pool.push((ingest::Handset::login(&srv.base, i).await?, 1u64));
+    }
+    let mut levels = Vec::new();
+    let mut facts = 0;
+    for &fraction in &s.open_loop {
+        let rate = fraction * max_pushes_per_s;
+        println!(
+            "open loop: {:.0} % of the maximum, {rate:.1} pushes/s for {} s...",
+            fraction * 100.0,
+            s.open_loop_secs
+        );
+        let before = procfs::Snapshot::take(Some(srv.pid), None);
+        let (level, back) = openloop::level(
+            pool,
+            fraction,
+            rate,
+            s.batch,
+            Duration::from_secs(s.open_loop_secs),
+        )
+        .await?;
+        let usage = procfs::Snapshot::take(Some(srv.pid), None).since(&before);
+        pool = back;
+        facts += level.pushes as u64 * s.batch;
+        let mut v = level.to_json();
+        v["usage"] = usage.to_json();
+        let l = &v["latency_from_due_ms"];
+        println!(
+            "  {} pushes, {} records/s: latency from due p50 {} p99 {} p99.9 {} max {} ms; service p99 {} ms; {} waited for a handset",
+            v["pushes"], v["achieved_records_per_s"], l["p50"], l["p99"], l["p99_9"], l["max"],
+            v["service_ms"]["p99"], v["waited_for_a_handset"]
+        );
+        levels.push(v);
+    }
+    Ok((
+        json!({
+            "max_pushes_per_s": round2(max_pushes_per_s),
+            "max_records_per_s": (max_pushes_per_s * s.batch as f64).round(),
+            "max_from": "the closed-loop phase of this run",
+            "handsets": s.open_loop_handsets,
+            "levels": levels,
+        }),
+        facts,
+    ))
 }
 
 /// Resident and peak resident memory of a process now, in KiB.
@@ -267,7 +365,8 @@ async fn bench(
             "after_login": mem_login,
             "after_push": memory(srv.pid),
         });
-        anyhow::Ok((result, usage, hwm, rss, owner, users, memory))
+        let open = open_loop(&srv, s, &result).await?;
+        anyhow::Ok((result, usage, hwm, rss, owner, users, memory, open))
     }
     .await;
     let http = match http {
@@ -279,7 +378,7 @@ async fn bench(
         }
     };
     let status = srv.stop().await?;
-    let (ingest, usage, hwm, rss, owner, users, memory) = http;
+    let (ingest, usage, hwm, rss, owner, users, memory, (open_loop, open_facts)) = http;
     let ingest_rate = ingest.facts as f64 / ingest.wall.as_secs_f64();
     println!(
         "ingest: {} facts in {:.2} s = {:.0} records/s; server stopped ({status})",
@@ -291,10 +390,10 @@ async fn bench(
     // Raw baseline, server stopped: the database has the machine to itself.
     let db = raw::Db::open(db_url, s.concurrency).await?;
     let stored = db.count_facts().await? - seeded;
-    if stored != s.facts {
+    if stored != s.facts + open_facts {
         bail!(
             "the database holds {stored} new facts after the HTTP phase (and {seeded} of the demo), not {}",
-            s.facts
+            s.facts + open_facts
         );
     }
     let writers = db.writers(s.concurrency);
@@ -307,10 +406,10 @@ async fn bench(
     let raw_usage = procfs::Snapshot::take(None, disk_dev).since(&before);
     let after = db.count_facts().await? - seeded;
     db.close().await;
-    if after != 2 * s.facts {
+    if after != 2 * s.facts + open_facts {
         bail!(
             "the database holds {after} new facts after the raw insert, not {}",
-            2 * s.facts
+            2 * s.facts + open_facts
         );
     }
     let raw_rate = rawr.rows as f64 / rawr.wall.as_secs_f64();
@@ -362,6 +461,8 @@ async fn bench(
         "started_at": facts::rfc3339(facts::now_ms()),
         "settings": {
             "facts": s.facts, "batch": s.batch, "concurrency": s.concurrency, "replay": s.replay,
+            "open_loop_fractions": s.open_loop, "open_loop_secs": s.open_loop_secs,
+            "open_loop_handsets": s.open_loop_handsets,
             "server_bin": args.server_bin.display().to_string(),
             "server_rust_log": args.server_rust_log,
         },
@@ -372,6 +473,7 @@ async fn bench(
         },
         "handsets": users,
         "replay": replay,
+        "open_loop": open_loop,
         "ingest": {
             "records": ingest.facts,
             "batches": ingest.batches,
@@ -485,6 +587,30 @@ fn print_table(r: &Value) {
             })
             .collect();
         println!("ingest server threads (cores busy): {}", list.join(", "));
+    }
+    if let Some(levels) = r["open_loop"]["levels"].as_array() {
+        println!(
+            "open loop (max {} pushes/s = {} records/s from the closed loop; latency from each push's due moment):",
+            r["open_loop"]["max_pushes_per_s"], r["open_loop"]["max_records_per_s"]
+        );
+        println!(
+            "{:>6} {:>10} {:>10} {:>8} {:>8} {:>8} {:>8} {:>8}",
+            "% max", "pushes/s", "records/s", "p50 ms", "p99 ms", "p99.9 ms", "max ms", "waited"
+        );
+        for l in levels {
+            let d = &l["latency_from_due_ms"];
+            println!(
+                "{:>6.0} {:>10.1} {:>10.0} {:>8} {:>8} {:>8} {:>8} {:>8}",
+                f(&l["fraction_of_max"]) * 100.0,
+                f(&l["target_pushes_per_s"]),
+                f(&l["achieved_records_per_s"]),
+                d["p50"],
+                d["p99"],
+                d["p99_9"],
+                d["max"],
+                l["waited_for_a_handset"]
+            );
+        }
     }
     let t = &r["targets"];
     let note = if r["smoke"] == true {

@@ -11,6 +11,9 @@
 //! target/release/wire-bench --server-bin target/release/patrol-sync
 //! ```
 
+#[path = "../procfs.rs"]
+#[allow(dead_code)]
+mod procfs;
 #[path = "../server.rs"]
 mod server;
 
@@ -24,7 +27,7 @@ use shared_core::EstateId;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Bytes on the wire per record, raw and compressed.
 #[derive(Parser, Debug)]
@@ -39,9 +42,12 @@ struct Args {
     /// Where the JSON report goes.
     #[arg(long, default_value = "target/bench")]
     out_dir: PathBuf,
-    /// A quick run for CI (one simulated day for the push side).
+    /// A quick run for CI (one simulated day for the push side, one pull per encoding).
     #[arg(long)]
     smoke: bool,
+    /// Times each encoding's whole pull is repeated, for the server CPU per record.
+    #[arg(long, default_value_t = 5)]
+    rounds: usize,
 }
 
 #[derive(Default, Clone, Copy)]
@@ -50,15 +56,39 @@ struct Sizes {
     raw: u64,
     gzip: u64,
     zstd: u64,
+    /// CPU time (this thread, wall clock on a quiet core) to compress and decompress.
+    gzip_encode: Duration,
+    gzip_decode: Duration,
+    zstd_encode: Duration,
+    zstd_decode: Duration,
 }
 
 impl Sizes {
     fn add(&mut self, records: u64, raw: &[u8]) -> anyhow::Result<()> {
         self.records += records;
         self.raw += raw.len() as u64;
-        self.gzip += gzip(raw)?.len() as u64;
-        self.zstd += zstd::encode_all(raw, 3)?.len() as u64;
+        let t = Instant::now();
+        let g = gzip(raw)?;
+        self.gzip_encode += t.elapsed();
+        let t = Instant::now();
+        let mut back = Vec::with_capacity(raw.len());
+        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&g[..]), &mut back)?;
+        self.gzip_decode += t.elapsed();
+        ensure!(back == raw, "gzip did not round-trip");
+        self.gzip += g.len() as u64;
+        let t = Instant::now();
+        let z = zstd::encode_all(raw, 3)?;
+        self.zstd_encode += t.elapsed();
+        let t = Instant::now();
+        let back = zstd::decode_all(&z[..])?;
+        self.zstd_decode += t.elapsed();
+        ensure!(back == raw, "zstd did not round-trip");
+        self.zstd += z.len() as u64;
         Ok(())
+    }
+    /// Microseconds per record.
+    fn us(&self, d: Duration) -> f64 {
+        (d.as_secs_f64() * 1e6 / self.records.max(1) as f64 * 100.0).round() / 100.0
     }
     fn per_record(&self, n: u64) -> f64 {
         (n as f64 / self.records.max(1) as f64 * 10.0).round() / 10.0
@@ -69,6 +99,10 @@ impl Sizes {
             "bytes": {"raw": self.raw, "gzip": self.gzip, "zstd": self.zstd},
             "per_record": {"raw": self.per_record(self.raw), "gzip": self.per_record(self.gzip),
                            "zstd": self.per_record(self.zstd)},
+            "cpu_us_per_record": {
+                "gzip_compress": self.us(self.gzip_encode), "gzip_decompress": self.us(self.gzip_decode),
+                "zstd_compress": self.us(self.zstd_encode), "zstd_decompress": self.us(self.zstd_decode),
+            },
         })
     }
 }
@@ -98,13 +132,8 @@ fn push_sizes(days: i64) -> anyhow::Result<Sizes> {
     Ok(s)
 }
 
-/// Pulls everything `guard1` sees on a new device with `encoding`; (changes, body bytes).
-async fn pull_all(
-    http: &reqwest::Client,
-    base: &str,
-    encoding: Option<&str>,
-    page: usize,
-) -> anyhow::Result<(u64, u64, Vec<u8>)> {
+/// Signs `guard1` in on a new device; the access token.
+async fn login(http: &reqwest::Client, base: &str) -> anyhow::Result<String> {
     let login: Value = http
         .post(format!("{base}/v1/auth/login"))
         .json(&json!({"username": "guard1", "password": "demo",
@@ -114,7 +143,20 @@ async fn pull_all(
         .error_for_status()?
         .json()
         .await?;
-    let token = login["access_token"].as_str().context("no access token")?;
+    Ok(login["access_token"]
+        .as_str()
+        .context("no access token")?
+        .to_owned())
+}
+
+/// Pulls everything `guard1` sees from no cursor with `encoding`; (changes, body bytes).
+async fn pull_all(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    encoding: Option<&str>,
+    page: usize,
+) -> anyhow::Result<(u64, u64, Vec<u8>)> {
     let (mut changes, mut bytes) = (0u64, 0u64);
     let mut cursor: Option<String> = None;
     let mut first_page = Vec::new();
@@ -175,13 +217,32 @@ async fn run(args: &Args) -> anyhow::Result<Value> {
         .build()?;
     let mut pull = serde_json::Map::new();
     let mut counts = Vec::new();
+    let rounds = if args.smoke { 1 } else { args.rounds.max(1) };
+    // Warm the server (caches, page cache) once, so the first encoding is not charged it.
+    let token = login(&http, &srv.base).await?;
+    pull_all(&http, &srv.base, &token, None, args.page).await?;
     for enc in [None, Some("gzip"), Some("zstd")] {
-        let (changes, bytes, _) = pull_all(&http, &srv.base, enc, args.page).await?;
-        counts.push(changes);
+        // Server CPU for pulling everything `rounds` times with this encoding.
+        let cpu0 = procfs::cpu_secs(srv.pid);
+        let t = Instant::now();
+        let mut last = (0, 0);
+        for _ in 0..rounds {
+            let (changes, bytes, _) = pull_all(&http, &srv.base, &token, enc, args.page).await?;
+            counts.push(changes);
+            last = (changes, bytes);
+        }
+        let wall = t.elapsed();
+        let cpu = procfs::cpu_secs(srv.pid).zip(cpu0).map(|(b, a)| b - a);
+        let (changes, bytes) = last;
+        let per =
+            |x: f64| (x * 1e6 / (changes.max(1) * rounds as u64) as f64 * 100.0).round() / 100.0;
         pull.insert(
             enc.unwrap_or("raw").to_owned(),
             json!({"changes": changes, "bytes": bytes,
-                   "per_record": (bytes as f64 / changes.max(1) as f64 * 10.0).round() / 10.0}),
+                   "per_record": (bytes as f64 / changes.max(1) as f64 * 10.0).round() / 10.0,
+                   "rounds": rounds,
+                   "server_cpu_us_per_record": cpu.map(per),
+                   "wall_us_per_record": per(wall.as_secs_f64())}),
         );
     }
     srv.stop().await?;
@@ -216,6 +277,24 @@ async fn main() -> ExitCode {
                 q["raw"]["per_record"],
                 q["gzip"]["per_record"],
                 q["zstd"]["per_record"]
+            );
+            let c = &report["push"]["cpu_us_per_record"];
+            println!();
+            println!("| CPU µs per record | raw | gzip | zstd |");
+            println!("|---|---:|---:|---:|");
+            println!(
+                "| push body: compress (handset) | - | {} | {} |",
+                c["gzip_compress"], c["zstd_compress"]
+            );
+            println!(
+                "| push body: decompress (server) | - | {} | {} |",
+                c["gzip_decompress"], c["zstd_decompress"]
+            );
+            println!(
+                "| pull: server CPU for the whole answer | {} | {} | {} |",
+                q["raw"]["server_cpu_us_per_record"],
+                q["gzip"]["server_cpu_us_per_record"],
+                q["zstd"]["server_cpu_us_per_record"]
             );
             let name = if args.smoke {
                 "wire-smoke.json"
