@@ -59,6 +59,10 @@ pub struct Config {
     pub tombstone_retention_days: u64,
     pub max_batch_changes: usize,
     pub max_batch_bytes: usize,
+    /// Pushes worked on at once (`PATROL_MAX_CONCURRENT_PUSHES`): a push past this many
+    /// waits, holding only its raw body, until one finishes. Bounds the memory of a
+    /// shift-change storm (a parsed batch is ~20× its bytes) without refusing anyone.
+    pub max_concurrent_pushes: usize,
     pub default_pull_limit: usize,
     pub max_pull_limit: usize,
     /// Longest `wait` a pull may ask for, in seconds.
@@ -117,6 +121,7 @@ impl Default for Config {
             tombstone_retention_days: 90,
             max_batch_changes: 1_000,
             max_batch_bytes: 1024 * 1024,
+            max_concurrent_pushes: 32,
             default_pull_limit: 1_000,
             max_pull_limit: 5_000,
             max_pull_wait_secs: 60,
@@ -165,6 +170,10 @@ impl Config {
         anyhow::ensure!(
             self.max_batch_bytes >= 1024,
             "max_batch_bytes must be at least 1024"
+        );
+        anyhow::ensure!(
+            self.max_concurrent_pushes > 0,
+            "max_concurrent_pushes must be positive"
         );
         anyhow::ensure!(
             (1..=self.max_pull_limit).contains(&self.default_pull_limit),

@@ -53,6 +53,7 @@ impl Application {
             keys: Arc::new(keys),
             clock: Arc::new(ServerClock::new()),
             hub,
+            push_permits: Arc::new(tokio::sync::Semaphore::new(config.max_concurrent_pushes)),
             config: Arc::new(config),
             shutdown: CancellationToken::new(),
         };

@@ -940,3 +940,79 @@ async fn quarantine_keeps_the_raw_change_exactly_on_sqlite() {
     let app = TestApp::spawn().await;
     quarantine_keeps_the_raw_change_exactly(&app).await;
 }
+
+// ---------------------------------------------------------------- pushes worked on at once
+
+#[tokio::test]
+async fn a_push_waits_for_a_permit_and_then_is_stored() {
+    let s = TestApp::spawn_with(|c| c.max_concurrent_pushes = 2).await;
+    let (app, state) = (&s.app, &s.state);
+    let guard = app.login_new_device("guard1").await;
+    let scan = Scan::new(&guard.estate(ESTATE_1), 1);
+    let body = batch(guard.device_id, vec![scan.json()]);
+
+    // Every permit taken (as by two pushes under way): the push waits, nothing stored.
+    let held = state
+        .push_permits
+        .clone()
+        .acquire_many_owned(2)
+        .await
+        .expect("the permits");
+    let push = app.push(&guard, &body);
+    tokio::pin!(push);
+    assert!(
+        tokio::time::timeout(std::time::Duration::from_millis(500), &mut push)
+            .await
+            .is_err(),
+        "the push was answered while no permit was free"
+    );
+    let pulled = app
+        .pull_all(&app.login_new_device("supervisor1").await, None)
+        .await;
+    assert!(!pulled.has_fact(scan.id), "stored before it had a permit");
+
+    // A permit frees: the push goes on and is stored once.
+    drop(held);
+    let answer = json_ok(push.await).await;
+    assert_eq!(status(&results(&answer, 1)[0]), "accepted", "{answer}");
+    assert_eq!(answer["acked_through_seq"], 1);
+}
+
+#[tokio::test]
+async fn many_handsets_at_once_past_the_limit_are_all_stored() {
+    let s = TestApp::spawn_with(|c| c.max_concurrent_pushes = 2).await;
+    let app = &s.app;
+    let mut sessions = Vec::new();
+    for user in [
+        "guard1",
+        "guard2",
+        "engineer1",
+        "engineer2",
+        "supervisor1",
+        "manager1",
+    ] {
+        sessions.push(app.login_new_device(user).await);
+        sessions.push(app.login_new_device(user).await);
+    }
+    let estate = sessions[0].estate(ESTATE_1);
+    let pushes = sessions.iter().map(|h| {
+        let changes: Vec<Value> = (1..=20).map(|seq| Scan::new(&estate, seq).json()).collect();
+        let body = batch(h.device_id, changes);
+        async move { (json_ok(app.push(h, &body).await).await, body) }
+    });
+    let answers = futures::future::join_all(pushes).await;
+    let supervisor = app.login_new_device("supervisor1").await;
+    let pulled = app.pull_all(&supervisor, None).await;
+    for (answer, body) in &answers {
+        assert_eq!(answer["acked_through_seq"], 20, "{answer}");
+        for (r, change) in results(answer, 20)
+            .iter()
+            .zip(body["changes"].as_array().unwrap())
+        {
+            assert_eq!(status(r), "accepted", "{answer}");
+            let id: Uuid = change["id"].as_str().unwrap().parse().unwrap();
+            assert!(pulled.has_fact(id), "fact {id} not stored");
+        }
+    }
+    assert_eq!(answers.len(), 12);
+}

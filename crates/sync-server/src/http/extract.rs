@@ -63,6 +63,19 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
     type Rejection = AppError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, AppError> {
+        let JsonBytes(bytes) = JsonBytes::from_request(req, state).await?;
+        parse_json(&bytes).map(ApiJson)
+    }
+}
+
+/// A JSON body's bytes, read but not parsed: the content type checked and the push size
+/// limit held (for the decompressed body). The push parses it once it may go on.
+pub struct JsonBytes(pub Bytes);
+
+impl FromRequest<AppState> for JsonBytes {
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, AppError> {
         let json = req
             .headers()
             .get(CONTENT_TYPE)
@@ -93,7 +106,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
                     AppError::BadEncoding(format!("the body could not be read: {e}"))
                 }
             })?;
-        parse_json(&bytes).map(ApiJson)
+        Ok(JsonBytes(bytes))
     }
 }
 

@@ -43,6 +43,8 @@ pub struct AppState {
     pub blobs: crate::blobs::DynBlobStore,
     /// Cancelled on shutdown: long-polls answer at once instead of holding it up.
     pub shutdown: CancellationToken,
+    /// `max_concurrent_pushes` permits: a push holds one from parsing its body to its answer.
+    pub push_permits: Arc<tokio::sync::Semaphore>,
 }
 
 /// Every response carries the server's HLC, errors included.

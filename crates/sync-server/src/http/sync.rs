@@ -3,7 +3,7 @@
 use crate::auth::Caller;
 use crate::clock::now_ms;
 use crate::error::{AppError, AppResult, FieldError, Problem};
-use crate::http::extract::{ApiJson, ApiQuery};
+use crate::http::extract::{parse_json, ApiQuery, JsonBytes};
 use crate::http::AppState;
 use crate::services::cursor::Cursor;
 use crate::services::sync::{engineers_named, prepare_batch};
@@ -30,12 +30,24 @@ pub fn routes() -> Router<AppState> {
     (status = 403, description = "device_id is not the token's device", body = Problem, content_type = "application/problem+json"),
     (status = 413, description = "more than max_changes changes or max_bytes bytes", body = Problem, content_type = "application/problem+json"),
     (status = 422, description = "the envelope is unreadable", body = Problem, content_type = "application/problem+json")))]
-#[tracing::instrument(skip_all, fields(device = %caller.device_id, batch = %req.batch_id, changes = req.changes.len()))]
+#[tracing::instrument(skip_all, fields(device = %caller.device_id, batch = tracing::field::Empty, changes = tracing::field::Empty))]
 pub async fn push(
     State(state): State<AppState>,
     caller: Caller,
-    ApiJson(req): ApiJson<PushRequest>,
+    JsonBytes(body): JsonBytes,
 ) -> AppResult<Json<PushResponse>> {
+    // At most `max_concurrent_pushes` are worked on at once; the rest wait here holding
+    // only their bytes (a parsed batch is ~20× larger), first come first served.
+    let _permit = state
+        .push_permits
+        .acquire()
+        .await
+        .map_err(|e| AppError::Internal(e.into()))?;
+    let req: PushRequest = parse_json(&body)?;
+    drop(body);
+    let span = tracing::Span::current();
+    span.record("batch", tracing::field::display(&req.batch_id));
+    span.record("changes", req.changes.len());
     if req.device_id != caller.device_id {
         return Err(AppError::DeviceMismatch);
     }
