@@ -576,10 +576,25 @@ async fn bench(args: &Args, n: usize, data_dir: &Path, db_url: &str) -> anyhow::
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         let parked_after_s = t.elapsed().as_secs_f64();
-        tokio::time::sleep(Duration::from_secs(3)).await;
+        // Each parked request reads the feed once or twice before it waits: wait until the
+        // server (and PostgreSQL) have been quiet for a whole second, so the idle figures
+        // below are idle.
+        let quiet_deadline = Instant::now() + Duration::from_secs(120);
+        let mut quiet_after_s = None;
+        while Instant::now() < quiet_deadline {
+            let snap = procfs::Snapshot::take(Some(pid), disk_dev);
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let u = procfs::Snapshot::take(Some(pid), disk_dev).since(&snap);
+            let busy = u.server_cpu_s().unwrap_or(0.0) + u.postgres_cpu_s().unwrap_or(0.0);
+            if busy < 0.05 {
+                quiet_after_s = Some(t.elapsed().as_secs_f64());
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
         let conns_parked = established_on(port);
         println!(
-            "parked: {} handsets issued their long-poll, {conns} server-side connections after {parked_after_s:.1} s ({conns_parked} 3 s later)",
+            "parked: {} handsets issued their long-poll, {conns} server-side connections after {parked_after_s:.1} s; server quiet after {quiet_after_s:?} s; {conns_parked} connections",
             counters.first_issued.load(Ordering::Relaxed)
         );
 
@@ -691,6 +706,8 @@ async fn bench(args: &Args, n: usize, data_dir: &Path, db_url: &str) -> anyhow::
         }
         from_answer.sort();
         from_send.sort();
+        let mut push_took: Vec<Duration> = pushed.iter().map(|p| p.answered - p.sent).collect();
+        push_took.sort();
         let errors = std::mem::take(&mut *errors.lock().expect("lock"));
         let error_count = counters.errors.load(Ordering::Relaxed);
         let hwm = procfs::status_kib(pid, "VmHWM");
@@ -737,6 +754,7 @@ async fn bench(args: &Args, n: usize, data_dir: &Path, db_url: &str) -> anyhow::
                 "issued": counters.first_issued.load(Ordering::Relaxed),
                 "server_established_connections": conns_parked,
                 "after_s": round2(parked_after_s),
+                "server_quiet_after_s": quiet_after_s.map(round2),
                 "server_fds": fds_parked,
                 "server_threads": threads_parked,
             },
@@ -766,6 +784,7 @@ async fn bench(args: &Args, n: usize, data_dir: &Path, db_url: &str) -> anyhow::
                 "server_established_connections_at_end": conns_end,
                 "usage": trickle.to_json(),
             },
+            "push_ms": lat(&push_took),
             "wakeup_ms_from_push_answer": lat(&from_answer),
             "wakeup_ms_from_push_send": lat(&from_send),
             "wakeups_before_push_answer": before_answer,
@@ -835,16 +854,35 @@ fn print_table(r: &Value) {
             r["trickle"]["expected_wakeups_per_push"].clone(),
         ),
         (
-            "wake-up p50 ms (from push answer)",
-            r["wakeup_ms_from_push_answer"]["p50"].clone(),
+            "push p50 / max ms",
+            json!(format!("{} / {}", r["push_ms"]["p50"], r["push_ms"]["max"])),
         ),
         (
-            "wake-up p99 ms",
-            r["wakeup_ms_from_push_answer"]["p99"].clone(),
+            "trickle wall s (pushes back to back when slow)",
+            r["trickle"]["wall_s"].clone(),
         ),
         (
-            "wake-up max ms",
-            r["wakeup_ms_from_push_answer"]["max"].clone(),
+            "wake-up p50 ms from push sent",
+            r["wakeup_ms_from_push_send"]["p50"].clone(),
+        ),
+        (
+            "wake-up p99 ms from push sent",
+            r["wakeup_ms_from_push_send"]["p99"].clone(),
+        ),
+        (
+            "wake-up max ms from push sent",
+            r["wakeup_ms_from_push_send"]["max"].clone(),
+        ),
+        (
+            "wake-up p50 / p99 ms from push answer",
+            json!(format!(
+                "{} / {}",
+                r["wakeup_ms_from_push_answer"]["p50"], r["wakeup_ms_from_push_answer"]["p99"]
+            )),
+        ),
+        (
+            "wake-ups before the push's answer",
+            r["wakeups_before_push_answer"].clone(),
         ),
         ("wake-ups missed", r["wakeups_missed"].clone()),
         (
