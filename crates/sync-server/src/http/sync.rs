@@ -186,7 +186,15 @@ pub async fn pull(
 
     let scope = feed_scope(&caller);
     let deadline = Instant::now() + Duration::from_secs(wait);
-    let mut subscription = None;
+    // A long-poll subscribes before its first read: a commit after the subscription wakes
+    // it, one before is in the read. (Subscribing after an empty read meant a second read
+    // on every parked request: with thousands of handsets re-parking after each change,
+    // a third of the feed reads a change caused.)
+    let mut subscription = (wait > 0).then(|| {
+        state
+            .hub
+            .subscribe(scope.full.iter().chain(scope.own.iter()).copied())
+    });
     let page: FeedPage = loop {
         let page = state.store.pull(&scope, pos, limit).await?;
         let remaining = deadline.saturating_duration_since(Instant::now());
@@ -194,13 +202,7 @@ pub async fn pull(
             break page;
         }
         let Some(sub) = subscription.as_mut() else {
-            // Subscribe, then read once more: a commit between the two reads still wakes us.
-            subscription = Some(
-                state
-                    .hub
-                    .subscribe(scope.full.iter().chain(scope.own.iter()).copied()),
-            );
-            continue;
+            break page;
         };
         // Rows held back behind an open transaction: look again shortly.
         let nap = if page.held_back {
