@@ -193,8 +193,39 @@ async fn insert_sqlite(
             .push_bind(first_feed_seq + i as i64);
     });
     qb.build().execute(&mut *tx).await?;
+    // The scan's row in `scans` (what the server stores beside the fact since issue 3).
+    let mut qb = QueryBuilder::<Sqlite>::new(format!("INSERT INTO scans ({SCAN_COLUMNS}) "));
+    qb.push_values(rows, |mut b, r| {
+        b.push_bind(r.id.to_string())
+            .push_bind(r.estate_id.to_string())
+            .push_bind(r.device_id.to_string())
+            .push_bind(r.user_id.to_string())
+            .push_bind(r.seq)
+            .push_bind(r.trusted_at)
+            .push_bind(true)
+            .push_bind(false)
+            .push_bind(tag_key(r))
+            .push_bind(None::<String>)
+            .push_bind(None::<String>)
+            .push_bind(None::<f64>)
+            .push_bind(None::<f64>)
+            .push_bind(None::<f64>)
+            .push_bind(false);
+    });
+    qb.build().execute(&mut *tx).await?;
     tx.commit().await?;
     Ok(())
+}
+
+const SCAN_COLUMNS: &str = "fact_id, estate_id, device_id, user_id, seq, trusted_at, verified, clock_skew, tag_key, checkpoint_id, run_id, lat, lng, accuracy_m, mock";
+
+/// The scan's tag as the server keys it: `04:00:01:2C` → `0400012C`.
+fn tag_key(r: &RawRow) -> String {
+    r.data["tag"]
+        .as_str()
+        .unwrap_or_default()
+        .replace(':', "")
+        .to_ascii_uppercase()
 }
 
 async fn insert_pg(pool: &PgPool, rows: &[RawRow]) -> anyhow::Result<()> {
@@ -220,6 +251,25 @@ async fn insert_pg(pool: &PgPool, rows: &[RawRow]) -> anyhow::Result<()> {
             .push_bind(Json(Vec::<String>::new()))
             .push_bind(r.data.clone())
             .push_bind(r.content_hash.clone());
+    });
+    qb.build().execute(&mut *tx).await?;
+    let mut qb = QueryBuilder::<Postgres>::new(format!("INSERT INTO scans ({SCAN_COLUMNS}) "));
+    qb.push_values(rows, |mut b, r| {
+        b.push_bind(r.id)
+            .push_bind(r.estate_id)
+            .push_bind(r.device_id)
+            .push_bind(r.user_id)
+            .push_bind(r.seq)
+            .push_bind(r.trusted_at)
+            .push_bind(true)
+            .push_bind(false)
+            .push_bind(tag_key(r))
+            .push_bind(None::<Uuid>)
+            .push_bind(None::<Uuid>)
+            .push_bind(None::<f64>)
+            .push_bind(None::<f64>)
+            .push_bind(None::<f64>)
+            .push_bind(false);
     });
     qb.build().execute(&mut *tx).await?;
     tx.commit().await?;

@@ -25,6 +25,7 @@ pub fn free_port() -> anyhow::Result<u16> {
 impl Server {
     /// Starts `BIN serve --demo` on 127.0.0.1:`port` with `data_dir` and `database_url`.
     /// Its stdout and stderr go to `data_dir/server.log`.
+    #[allow(dead_code)] // not every benchmark binary uses it
     pub fn spawn(
         bin: &Path,
         data_dir: &Path,
