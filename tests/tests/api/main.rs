@@ -4,6 +4,7 @@
 mod admin;
 mod auth;
 mod compression;
+mod console;
 mod devices;
 mod hazards;
 mod health;

@@ -2,7 +2,7 @@
 
 use super::fixtures::*;
 use shared_core::wire::EstateRecord;
-use shared_core::{EstateId, Role, UserId};
+use shared_core::{DeviceId, EstateId, Role, UserId};
 use std::collections::BTreeSet;
 use sync_server::storage::{
     ActiveSession, DynStore, NewSession, NewUser, RotateOutcome, SessionId, StoreError,
@@ -332,4 +332,90 @@ pub async fn session_context_is_the_session_and_its_memberships(store: DynStore)
             .unwrap(),
         None
     );
+}
+
+pub async fn revoking_a_device_ends_its_sessions_and_keeps_the_first_time(store: DynStore) {
+    let a = estate(&store, "Harbour View").await;
+    let who = user(&store, "guard", &[(a.id, Role::Guard)]).await;
+    let lost = device(&store, who).await;
+    let kept = device(&store, who).await;
+    let mut sessions = Vec::new();
+    for dev in [lost, lost, kept] {
+        let sid = SessionId(uuid::Uuid::now_v7());
+        store
+            .create_session(NewSession {
+                id: sid,
+                user_id: who,
+                device_id: dev,
+                refresh_hash: format!("rt-{sid:?}"),
+                refresh_expires_at: NOW + 1_000_000,
+                now: NOW,
+            })
+            .await
+            .unwrap();
+        sessions.push(sid);
+    }
+    assert!(store.revoke_device(lost, NOW + 10).await.unwrap());
+    for sid in &sessions[..2] {
+        assert_eq!(
+            store.session_context(*sid).await.unwrap(),
+            None,
+            "the lost handset's sessions end"
+        );
+    }
+    assert!(
+        store.session_context(sessions[2]).await.unwrap().is_some(),
+        "the user's other device keeps its session"
+    );
+    let row = store.get_device(lost).await.unwrap().unwrap();
+    assert!(row.revoked);
+    assert!(!store.get_device(kept).await.unwrap().unwrap().revoked);
+    // Revoking again is no error; an unknown device is reported as such.
+    assert!(store.revoke_device(lost, NOW + 20).await.unwrap());
+    assert!(!store.revoke_device(DeviceId::new_v7(), NOW).await.unwrap());
+    // The refresh token of a revoked device's session does not rotate.
+    assert_eq!(
+        store
+            .rotate_refresh_token(
+                &format!("rt-{:?}", sessions[0]),
+                "new",
+                NOW + 1_000_000,
+                NOW + 30
+            )
+            .await
+            .unwrap(),
+        RotateOutcome::Invalid
+    );
+}
+
+pub async fn members_are_listed_per_estate_one_row_per_role(store: DynStore) {
+    let a = estate(&store, "Harbour View").await;
+    let b = estate(&store, "Garden Court").await;
+    let sup = user(
+        &store,
+        "Bo supervisor",
+        &[(a.id, Role::Supervisor), (a.id, Role::Guard)],
+    )
+    .await;
+    let eng = user(
+        &store,
+        "Al engineer",
+        &[(a.id, Role::Engineer), (b.id, Role::Manager)],
+    )
+    .await;
+    let _other = user(&store, "Cy elsewhere", &[(b.id, Role::Guard)]).await;
+    let rows = store.list_members(a.id).await.unwrap();
+    let got: Vec<(UserId, Role)> = rows.iter().map(|r| (r.user_id, r.role)).collect();
+    // By name, then role: the engineer first; the supervisor's two roles next to each other.
+    assert_eq!(
+        got,
+        vec![
+            (eng, Role::Engineer),
+            (sup, Role::Guard),
+            (sup, Role::Supervisor)
+        ]
+    );
+    assert_eq!(rows[0].name, "Al engineer");
+    assert!(rows[0].username.starts_with("Al engineer-"));
+    assert_eq!(store.list_members(b.id).await.unwrap().len(), 2);
 }
