@@ -432,9 +432,11 @@ runPage(async (estate, main) => {
       });
       const trs = wrap.querySelectorAll("tbody tr");
       list.slots.forEach((s, i) => trs[i] && decorateSlotRow(trs[i], s));
+      // The list scrolls inside its box; its CSV link stays above it.
+      const tools = wrap.querySelector(".table-tools");
       slotsHolder.replaceChildren(
         list.truncated ? h("p", { class: "error", id: "slots-truncated" }, t("missed.truncated", { n: list.slots.length })) : "",
-        wrap);
+        tools || "", wrap);
     } catch (e) {
       if (e instanceof ApiError && e.status === 401) throw e;
       slotsNote.textContent = "";
