@@ -421,6 +421,22 @@ pub struct DeviceList {
     pub devices: Vec<DeviceStatus>,
 }
 
+/// A member of an estate and the roles they hold there (who can be assigned a ticket).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct EstateMember {
+    pub id: UserId,
+    pub username: String,
+    pub name: String,
+    pub roles: Vec<Role>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct MemberList {
+    pub members: Vec<EstateMember>,
+}
+
 // ---------------------------------------------------------------- alerts
 
 /// An alert the server raised (collection `alerts`): a hazard nearing or past its due date

@@ -208,11 +208,10 @@ export async function runPage(render) {
   }
 }
 
-/** Fills `[data-i18n]` elements and `[data-csrf]` hidden inputs of the shell. */
+/** Fills the shell's `[data-i18n]` elements and the language switch. */
 export function applyStaticMessages() {
   document.documentElement.lang = lang() === "en" ? "en" : "zh-CN";
   for (const el of document.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
-  for (const el of document.querySelectorAll("input[data-csrf]")) el.value = csrfToken();
   const sw = document.getElementById("lang-switch");
   if (sw) {
     sw.textContent = lang() === "en" ? "中文" : "English";

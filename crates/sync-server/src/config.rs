@@ -98,6 +98,15 @@ pub struct Config {
     /// Partial uploads untouched for longer than this are deleted
     /// (`PATROL_UPLOAD_EXPIRY_SECS`; default 24 h).
     pub upload_expiry_secs: u64,
+    /// How long a web console sign-in lasts, in hours (`PATROL_CONSOLE_SESSION_HOURS`;
+    /// default 12). Signing out, or revoking the browser's device, ends it at once.
+    pub console_session_hours: u64,
+    /// Serve the console's files from this directory instead of the copies built into the
+    /// binary (`PATROL_CONSOLE_DIR`): for working on the pages without rebuilding.
+    pub console_dir: Option<PathBuf>,
+    /// Mark the console's cookies `Secure` (`PATROL_COOKIE_SECURE`). Default: when the
+    /// request came over HTTPS as the load balancer says in `X-Forwarded-Proto`/`Forwarded`.
+    pub cookie_secure: Option<bool>,
 }
 
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -140,6 +149,9 @@ impl Default for Config {
             s3_secret_access_key: None,
             s3_allow_http: false,
             upload_expiry_secs: 86_400,
+            console_session_hours: 12,
+            console_dir: None,
+            cookie_secure: None,
         }
     }
 }
@@ -196,6 +208,10 @@ impl Config {
             "missed_visit_lookback_hours must be from 1 to 2208"
         );
         anyhow::ensure!(self.max_photo_bytes > 0, "max_photo_bytes must be positive");
+        anyhow::ensure!(
+            (1..=24 * 30).contains(&self.console_session_hours),
+            "console_session_hours must be from 1 to 720"
+        );
         if self.photo_store == PhotoStoreKind::S3 {
             anyhow::ensure!(
                 self.s3_bucket.as_deref().is_some_and(|b| !b.is_empty()),

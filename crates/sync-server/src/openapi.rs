@@ -36,6 +36,8 @@ impl Modify for BearerAuth {
         crate::http::admin::create_estate,
         crate::http::admin::retire_estate,
         crate::http::devices::list_devices,
+        crate::http::devices::revoke_device,
+        crate::http::devices::list_members,
         crate::http::photos::put_photo,
         crate::http::photos::get_photo,
         crate::http::photos::head_photo,

@@ -15,6 +15,9 @@ use uuid::Uuid;
 
 pub const ISSUER: &str = "patrol-sync";
 pub const AUDIENCE: &str = "patrol-sync-api";
+/// The web console's session cookie is a token for this audience: never accepted as a
+/// Bearer token, and a Bearer token is never accepted as the cookie.
+pub const CONSOLE_AUDIENCE: &str = "patrol-sync-console";
 const SECRET_FILE: &str = "jwt-secret";
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -25,6 +28,21 @@ pub struct Claims {
     pub sid: Uuid,
     /// Device id.
     pub did: Uuid,
+    pub iss: String,
+    pub aud: String,
+    pub iat: i64,
+    pub exp: i64,
+}
+
+/// The console's session cookie: the session like an access token, a longer life (the
+/// session row is still checked on every request, so signing out ends it at once), and the
+/// CSRF token that requests which change something must echo in `X-CSRF-Token`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ConsoleClaims {
+    pub sub: Uuid,
+    pub sid: Uuid,
+    pub did: Uuid,
+    pub csrf: String,
     pub iss: String,
     pub aud: String,
     pub iat: i64,
@@ -102,6 +120,43 @@ impl Keys {
     }
 
     pub fn verify(&self, token: &str) -> Result<Claims, AppError> {
+        self.verify_for(token, AUDIENCE)
+    }
+
+    /// Signs a console session cookie valid for `ttl_secs`.
+    pub fn issue_console(
+        &self,
+        user: Uuid,
+        session: Uuid,
+        device: Uuid,
+        csrf: String,
+        now_secs: i64,
+        ttl_secs: i64,
+    ) -> anyhow::Result<String> {
+        let mut header = Header::new(Algorithm::HS256);
+        header.kid = Some(self.current_kid.clone());
+        let claims = ConsoleClaims {
+            sub: user,
+            sid: session,
+            did: device,
+            csrf,
+            iss: ISSUER.into(),
+            aud: CONSOLE_AUDIENCE.into(),
+            iat: now_secs,
+            exp: now_secs + ttl_secs,
+        };
+        Ok(encode(&header, &claims, &self.encoding)?)
+    }
+
+    pub fn verify_console(&self, token: &str) -> Result<ConsoleClaims, AppError> {
+        self.verify_for(token, CONSOLE_AUDIENCE)
+    }
+
+    fn verify_for<C: serde::de::DeserializeOwned>(
+        &self,
+        token: &str,
+        audience: &str,
+    ) -> Result<C, AppError> {
         let header =
             decode_header(token).map_err(|_| AppError::InvalidToken("not a JWT".into()))?;
         if header.alg != Algorithm::HS256 {
@@ -116,25 +171,23 @@ impl Keys {
             .ok_or_else(|| AppError::InvalidToken("signed with an unknown key".into()))?;
         let mut v = Validation::new(Algorithm::HS256);
         v.set_issuer(&[ISSUER]);
-        v.set_audience(&[AUDIENCE]);
+        v.set_audience(&[audience]);
         v.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         v.leeway = 30;
-        decode::<Claims>(token, key, &v)
-            .map(|d| d.claims)
-            .map_err(|e| {
-                use jsonwebtoken::errors::ErrorKind;
-                AppError::InvalidToken(
-                    match e.kind() {
-                        ErrorKind::ExpiredSignature => "the access token has expired; refresh it",
-                        ErrorKind::InvalidSignature => "bad signature",
-                        ErrorKind::InvalidIssuer | ErrorKind::InvalidAudience => {
-                            "issued for another service"
-                        }
-                        _ => "malformed token",
+        decode::<C>(token, key, &v).map(|d| d.claims).map_err(|e| {
+            use jsonwebtoken::errors::ErrorKind;
+            AppError::InvalidToken(
+                match e.kind() {
+                    ErrorKind::ExpiredSignature => "the access token has expired; refresh it",
+                    ErrorKind::InvalidSignature => "bad signature",
+                    ErrorKind::InvalidIssuer | ErrorKind::InvalidAudience => {
+                        "issued for another service"
                     }
-                    .into(),
-                )
-            })
+                    _ => "malformed token",
+                }
+                .into(),
+            )
+        })
     }
 }
 

@@ -141,17 +141,42 @@ pub fn describe(
     )
 }
 
-impl FromRequestParts<AppState> for Caller {
-    type Rejection = AppError;
+/// The console's session cookie (HttpOnly) and its CSRF companion (readable by the page).
+pub const SESSION_COOKIE: &str = "ps_session";
+pub const CSRF_COOKIE: &str = "ps_csrf";
+pub const CSRF_HEADER: &str = "x-csrf-token";
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
-        let header =
-            parts
-                .headers
-                .get(axum::http::header::AUTHORIZATION)
-                .ok_or(AppError::Unauthorized(
-                    "send Authorization: Bearer <access token>",
-                ))?;
+/// The value of cookie `name` in the request's `Cookie` headers.
+pub fn request_cookie(headers: &axum::http::HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(cookie::Cookie::split_parse)
+        .filter_map(Result::ok)
+        .find(|c| c.name() == name)
+        .map(|c| c.value().to_owned())
+}
+
+/// Compares secrets without leaking where they differ through timing.
+pub fn same_secret(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+/// The session id, user and device a request's credentials name: a Bearer access token,
+/// or else the console's session cookie. With the cookie, a request that may change
+/// something (any method but GET, HEAD and OPTIONS) must also carry the session's CSRF
+/// token in `X-CSRF-Token`: another site can make the browser send the cookie, but it
+/// cannot read the token.
+fn credentials(
+    parts: &Parts,
+    state: &AppState,
+) -> Result<(uuid::Uuid, uuid::Uuid, uuid::Uuid), AppError> {
+    if let Some(header) = parts.headers.get(axum::http::header::AUTHORIZATION) {
         let token = header
             .to_str()
             .ok()
@@ -165,12 +190,43 @@ impl FromRequestParts<AppState> for Caller {
                 "the Authorization header must be: Bearer <access token>",
             ))?;
         let claims = state.keys.verify(token)?;
+        return Ok((claims.sid, claims.sub, claims.did));
+    }
+    let cookie = request_cookie(&parts.headers, SESSION_COOKIE).ok_or(AppError::Unauthorized(
+        "send Authorization: Bearer <access token>",
+    ))?;
+    let claims = state.keys.verify_console(&cookie)?;
+    let safe = matches!(
+        parts.method,
+        axum::http::Method::GET | axum::http::Method::HEAD | axum::http::Method::OPTIONS
+    );
+    if !safe {
+        let sent = parts
+            .headers
+            .get(CSRF_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        if !same_secret(sent, &claims.csrf) {
+            return Err(AppError::Forbidden(
+                "CSRF token missing or wrong: send the ps_csrf cookie's value in X-CSRF-Token"
+                    .into(),
+            ));
+        }
+    }
+    Ok((claims.sid, claims.sub, claims.did))
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        let (sid, sub, did) = credentials(parts, state)?;
         let (session, memberships) = state
             .store
-            .session_context(SessionId(claims.sid))
+            .session_context(SessionId(sid))
             .await?
             .ok_or_else(|| AppError::InvalidToken("the session has ended; sign in again".into()))?;
-        if session.user_id.0 != claims.sub || session.device_id.0 != claims.did {
+        if session.user_id.0 != sub || session.device_id.0 != did {
             return Err(AppError::InvalidToken(
                 "token does not match its session".into(),
             ));

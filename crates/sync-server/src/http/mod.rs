@@ -5,6 +5,7 @@ pub mod admin;
 pub mod alerts;
 pub mod auth;
 pub mod compression;
+pub mod console;
 pub mod csv;
 pub mod devices;
 pub mod extract;
@@ -73,6 +74,7 @@ pub fn router(state: AppState) -> Router {
         .merge(alerts::routes())
         .merge(photos::routes())
         .merge(patrol::routes())
+        .merge(console::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed })
         .layer(compression::request_decompression())

@@ -386,7 +386,7 @@ fn period(p: &PeriodParams, tz: chrono_tz::Tz, now: i64) -> AppResult<(i64, i64)
     Ok((from, to))
 }
 
-async fn load_period(
+pub(crate) async fn load_period(
     state: &AppState,
     caller: &Caller,
     id: &str,

@@ -92,6 +92,15 @@ pub struct UserRow {
     pub disabled: bool,
 }
 
+/// One role of one member of an estate.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MemberRow {
+    pub user_id: UserId,
+    pub username: String,
+    pub name: String,
+    pub role: Role,
+}
+
 #[derive(Clone, Debug)]
 pub struct NewUser {
     pub username: String,
@@ -670,6 +679,8 @@ pub trait Store: Send + Sync + 'static {
     async fn add_membership(&self, user: UserId, estate: EstateId, role: Role) -> StoreResult<()>;
     /// The user's roles in every estate, retired ones marked.
     async fn memberships(&self, user: UserId) -> StoreResult<Vec<Membership>>;
+    /// The estate's members who are not disabled, one row per role, by name.
+    async fn list_members(&self, estate: EstateId) -> StoreResult<Vec<MemberRow>>;
 
     // devices and sessions
     async fn upsert_device(&self, d: DeviceUpsert) -> StoreResult<()>;
@@ -694,6 +705,9 @@ pub trait Store: Send + Sync + 'static {
         id: SessionId,
     ) -> StoreResult<Option<(ActiveSession, Vec<Membership>)>>;
     async fn revoke_session(&self, id: SessionId, reason: &str, now: i64) -> StoreResult<()>;
+    /// Marks the device revoked (the first time only) and ends its sessions: its tokens stop
+    /// working at once and it cannot sign in again. False when there is no such device.
+    async fn revoke_device(&self, id: DeviceId, now: i64) -> StoreResult<bool>;
 
     // sync
     /// Stores a batch in one transaction, or returns the first answer to the same batch id.

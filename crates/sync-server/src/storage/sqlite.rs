@@ -346,6 +346,28 @@ impl Store for SqliteStore {
             .collect()
     }
 
+    async fn list_members(&self, estate: EstateId) -> StoreResult<Vec<MemberRow>> {
+        let rows = sqlx::query(
+            "SELECT u.id, u.username, u.name, m.role FROM memberships m
+             JOIN users u ON u.id = m.user_id
+             WHERE m.estate_id = ? AND u.disabled_at IS NULL
+             ORDER BY u.name, u.username, m.role",
+        )
+        .bind(id_str(estate))
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(MemberRow {
+                    user_id: UserId(parse_uuid(r.try_get::<&str, _>("id")?)?),
+                    username: r.try_get("username")?,
+                    name: r.try_get("name")?,
+                    role: Role::from_str(r.try_get::<&str, _>("role")?).map_err(|_| bad("role"))?,
+                })
+            })
+            .collect()
+    }
+
     async fn upsert_device(&self, d: DeviceUpsert) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO devices (id, name, platform, app_version, last_user_id, first_seen_at, last_seen_at)
@@ -538,6 +560,25 @@ impl Store for SqliteStore {
             });
         }
         Ok(Some((session, memberships)))
+    }
+
+    async fn revoke_device(&self, id: DeviceId, now: i64) -> StoreResult<bool> {
+        let mut tx = self.begin().await?;
+        let found =
+            sqlx::query("UPDATE devices SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?")
+                .bind(now)
+                .bind(id_str(id))
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                > 0;
+        sqlx::query("UPDATE sessions SET revoked_at = ?, revoked_reason = 'device_revoked' WHERE device_id = ? AND revoked_at IS NULL")
+            .bind(now)
+            .bind(id_str(id))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(found)
     }
 
     async fn revoke_session(&self, id: SessionId, reason: &str, now: i64) -> StoreResult<()> {
