@@ -2,7 +2,8 @@
 // server acknowledged and the gaps (facts still on the handset, or lost), its clock offset
 // and app version; managers and admins can revoke a device.
 //
-// API: GET /v1/estates/{id}/devices, POST /v1/devices/{id}/revoke (no body; 204 or the device).
+// API: GET /v1/estates/{id}/devices, GET /v1/estates/{id}/members (the last user's name),
+// POST /v1/devices/{id}/revoke (no body; answers the device, revoked).
 
 import { runPage, api, t, h, table, section, registerMessages, fmtTime, hasRole, me, ApiError, lang } from "../core.js";
 
@@ -19,7 +20,7 @@ registerMessages({
     "devices.col.last_user": "最近使用人", "devices.col.last_seen": "最近同步", "devices.col.ago": "距今",
     "devices.col.acked": "已确认序号", "devices.col.max": "最大序号", "devices.col.gaps": "缺号",
     "devices.col.offset": "时钟偏差", "devices.col.revoked": "已吊销", "devices.col.id": "设备 ID",
-    "devices.unnamed": "（未命名）", "devices.yes": "是", "devices.no": "否", "devices.me": "我", "devices.user": "用户 {id}",
+    "devices.this": "本浏览器", "devices.unnamed": "（未命名）", "devices.yes": "是", "devices.no": "否", "devices.me": "我", "devices.user": "用户 {id}",
     "devices.ago.s": "刚刚", "devices.ago.m": "{n} 分钟前", "devices.ago.h": "{n} 小时前", "devices.ago.d": "{n} 天前",
     "devices.offset.unknown": "未知", "devices.offset.fast": "手机快 {v}", "devices.offset.slow": "手机慢 {v}",
     "devices.revoke": "吊销", "devices.revoke.confirm": "确认吊销“{name}”？该设备须重新登录才能同步。",
@@ -35,7 +36,7 @@ registerMessages({
     "devices.col.last_user": "Last user", "devices.col.last_seen": "Last sync", "devices.col.ago": "Ago",
     "devices.col.acked": "Acked seq", "devices.col.max": "Max seq", "devices.col.gaps": "Gaps",
     "devices.col.offset": "Clock offset", "devices.col.revoked": "Revoked", "devices.col.id": "Device id",
-    "devices.unnamed": "(no name)", "devices.yes": "yes", "devices.no": "no", "devices.me": "me", "devices.user": "user {id}",
+    "devices.this": "this browser", "devices.unnamed": "(no name)", "devices.yes": "yes", "devices.no": "no", "devices.me": "me", "devices.user": "user {id}",
     "devices.ago.s": "just now", "devices.ago.m": "{n} min ago", "devices.ago.h": "{n} h ago", "devices.ago.d": "{n} days ago",
     "devices.offset.unknown": "unknown", "devices.offset.fast": "handset {v} fast", "devices.offset.slow": "handset {v} slow",
     "devices.revoke": "Revoke", "devices.revoke.confirm": "Revoke \u201c{name}\u201d? It must sign in again to sync.",
@@ -49,6 +50,8 @@ const CSS = `
 #devices tr.revoked td { color: var(--muted); text-decoration: line-through; }
 #devices tr.revoked td.keep, #devices tr.revoked td:last-child { text-decoration: none; }
 #devices .gap { color: #fff; background: var(--missed); border-radius: 10px; padding: 0 7px; font-weight: 600; }
+#devices .badge.this { margin-left: 6px; background: #dbe6ff; }
+#devices th, #devices td:nth-child(5), #devices td:nth-child(6) { white-space: nowrap; }
 #devices .num { font-variant-numeric: tabular-nums; }
 #devices .confirm { display: inline-flex; gap: 6px; align-items: center; flex-wrap: wrap; background: #fdecec; padding: 4px 6px; border-radius: 4px; }
 .dev-stats .stat.bad { color: #b42318; }
@@ -92,18 +95,29 @@ async function rerender(estate, main) {
 }
 
 async function render(estate, main) {
-  const [m, list] = await Promise.all([me(), api(`/v1/estates/${estate.id}/devices`)]);
+  const [m, list, members] = await Promise.all([
+    me(),
+    api(`/v1/estates/${estate.id}/devices`),
+    api(`/v1/estates/${estate.id}/members`).then((r) => r.members).catch(() => []),
+  ]);
+  const names = new Map(members.map((u) => [u.id, u.name]));
   const now = Date.now();
   const tz = estate.timezone;
   const canRevoke = hasRole(estate, "manager", "admin");
   const devices = [...list.devices].sort((a, b) => (a.last_seen_at < b.last_seen_at ? 1 : a.last_seen_at > b.last_seen_at ? -1 : 0));
-  const user = (id) => (!id ? "" : id === m.user.id ? `${m.user.name} (${t("devices.me")})` : t("devices.user", { id: id.slice(-6) }));
+  const user = (id) => {
+    if (!id) return "";
+    const n = names.get(id) || (id === m.user.id ? m.user.name : null);
+    if (!n) return t("devices.user", { id: id.slice(-6) });
+    return id === m.user.id ? `${n} (${t("devices.me")})` : n;
+  };
   const name = (d) => d.name || t("devices.unnamed");
   const stale = (d) => !d.revoked && now - new Date(d.last_seen_at).getTime() > STALE_MS;
 
   const revokeCell = (d) => {
     const text = d.revoked ? t("devices.yes") : t("devices.no");
-    if (d.revoked || !canRevoke) return text;
+    // This browser's own session is a device too: revoking it would sign the user out here.
+    if (d.revoked || !canRevoke || d.id === m.device_id) return text;
     if (confirming === d.id) {
       return h("span", { class: "confirm", role: "group" },
         t("devices.revoke.confirm", { name: name(d) }),
@@ -126,9 +140,11 @@ async function render(estate, main) {
   };
 
   const columns = [
-    { label: t("devices.col.name"), value: name, render: (d) => h("span", { title: d.id }, name(d)) },
+    { label: t("devices.col.name"), value: name, render: (d) => h("span", { title: d.id }, name(d),
+      d.id === m.device_id ? h("span", { class: "badge this" }, t("devices.this")) : null) },
     { label: t("devices.col.platform"), value: (d) => d.platform || "" },
-    { label: t("devices.col.app_version"), value: (d) => d.app_version || "" },
+    { label: t("devices.col.app_version"), value: (d) => d.app_version || "",
+      render: (d) => (d.app_version || "").length > 28 ? h("span", { title: d.app_version }, d.app_version.slice(0, 27) + "…") : d.app_version || "" },
     { label: t("devices.col.last_user"), value: (d) => user(d.last_user_id) },
     { label: t("devices.col.last_seen"), value: (d) => fmtTime(d.last_seen_at, tz) },
     { label: t("devices.col.ago"), value: (d) => ago(d.last_seen_at, now) },
@@ -141,7 +157,7 @@ async function render(estate, main) {
     { label: t("devices.col.id"), value: (d) => d.id, render: (d) => h("code", { class: "muted" }, d.id.slice(-12)) },
   ];
   const stat = (n, key, bad) => h("div", { class: "card" }, h("div", { class: `stat${bad && n > 0 ? " bad" : ""}` }, String(n), h("small", {}, t(key))));
-  main.replaceChildren(
+  main.replaceChildren(...[
     h("h1", {}, t("devices.title")),
     flash,
     h("div", { class: "grid dev-stats" },
@@ -152,6 +168,6 @@ async function render(estate, main) {
     section(t("devices.list"),
       h("p", { class: "muted" }, t("devices.hint", { tz })),
       table({ id: "devices", columns, rows: devices, csvName: "devices.csv",
-        rowClass: (d) => [d.revoked ? "revoked" : "", stale(d) ? "stale" : "", d.missing_seqs > 0 ? "has-gap" : ""].filter(Boolean).join(" ") || null })));
+        rowClass: (d) => [d.revoked ? "revoked" : "", stale(d) ? "stale" : "", d.missing_seqs > 0 ? "has-gap" : ""].filter(Boolean).join(" ") || null }))].filter(Boolean));
   document.documentElement.lang = lang() === "en" ? "en" : "zh-CN";
 }

@@ -7,8 +7,8 @@
 // pushed hazard_event; a refusal is a problem+json with `code`), PUT /v1/photos/{sha256}
 // (the verification photo's bytes, after the event that declares it), GET /v1/photos/{sha256}
 // (?size=thumb), GET /v1/hazards/{id}/notice, GET /v1/estates/{id}/zones and /checkpoints
-// (names), GET /v1/hazards?estate_id= (who has been assigned tickets: the API has no list
-// of the estate's engineers), GET /v1/estates/{id}/hazard-policy (default due hours).
+// (names), GET /v1/estates/{id}/members (names; the engineers to assign to),
+// GET /v1/estates/{id}/hazard-policy (default due hours).
 
 import { runPage, api, t, h, registerMessages, fmtTime, pageHref, me, hasRole, csrfToken, ApiError, lang } from "../core.js";
 
@@ -52,9 +52,9 @@ registerMessages({
     "hazard.actions.self_fixed": "整改由你提交，复查须由其他人进行。",
     "hazard.submit": "提交", "hazard.close_form": "取消", "hazard.saved": "已保存：{action}",
     "hazard.refused": "服务器拒绝了该操作", "hazard.refused.code": "原因代码",
-    "hazard.assign.engineer": "工程人员", "hazard.assign.other": "其他（输入用户 ID）", "hazard.assign.other_id": "用户 ID",
+    "hazard.assign.engineer": "工程人员（维修工）", "hazard.assign.choose": "请选择工程人员", "hazard.assign.current": "当前整改责任人",
+    "hazard.assign.no_engineers": "本小区没有工程人员账号，无法指派。",
     "hazard.assign.due": "整改期限（{tz}）", "hazard.assign.due_hint": "留空：按等级默认（一般 {g} 小时、重大 {m} 小时，从上报起算）",
-    "hazard.assign.source": "可选人员来自本小区隐患单中出现过的整改人：接口没有工程人员名单。",
     "hazard.ext.due": "批准的期限（{tz}）", "hazard.ext.due_hint": "留空：按申请的日期",
     "hazard.reason": "原因", "hazard.reason_opt": "原因（可选）", "hazard.comment": "备注",
     "hazard.verify.outcome": "复查结果", "hazard.verify.pass": "合格（销号）", "hazard.verify.fail": "不合格（退回整改）",
@@ -107,9 +107,9 @@ registerMessages({
     "hazard.actions.self_fixed": "You submitted the fix; someone else must verify it.",
     "hazard.submit": "Submit", "hazard.close_form": "Cancel", "hazard.saved": "Saved: {action}",
     "hazard.refused": "The server refused the action", "hazard.refused.code": "Code",
-    "hazard.assign.engineer": "Engineer", "hazard.assign.other": "Other (enter a user id)", "hazard.assign.other_id": "User id",
+    "hazard.assign.engineer": "Engineer", "hazard.assign.choose": "Choose an engineer", "hazard.assign.current": "current assignee",
+    "hazard.assign.no_engineers": "The estate has no engineer account to assign to.",
     "hazard.assign.due": "Due ({tz})", "hazard.assign.due_hint": "Empty: the grade's default (general {g} h, major {m} h from the report)",
-    "hazard.assign.source": "The choices are the people assigned to this estate's tickets before: the API has no list of engineers.",
     "hazard.ext.due": "Approved due date ({tz})", "hazard.ext.due_hint": "Empty: the date asked for",
     "hazard.reason": "Reason", "hazard.reason_opt": "Reason (optional)", "hazard.comment": "Comment",
     "hazard.verify.outcome": "Outcome", "hazard.verify.pass": "Pass (close out)", "hazard.verify.fail": "Fail (back to rectification)",
@@ -190,10 +190,12 @@ const categoryLabel = (c) => label("cat", c);
 const actionLabel = (a) => label("action", a);
 const codeLabel = (c) => label("code", c);
 
-function userLabel(id, myself) {
+/** A user's name from the estate's members ("(me)" for the caller); else the id's last digits. */
+function userLabel(id, names, myself) {
   if (!id) return "";
-  if (id === myself.id) return `${myself.name} (${t("hazard.me")})`;
-  return t("hazard.user", { id: id.slice(-6) });
+  const name = names.get(id) || (id === myself.id ? myself.name : null);
+  if (!name) return t("hazard.user", { id: id.slice(-6) });
+  return id === myself.id ? `${name} (${t("hazard.me")})` : name;
 }
 
 /** A UUIDv7 (event and photo ids; the same id on a retry makes it idempotent). */
@@ -323,15 +325,17 @@ async function rerender(estate, main) {
 
 async function render(estate, main) {
   const id = decodeURIComponent(location.pathname.split("/").filter(Boolean)[2] || "");
-  const [m, tk, zones, checkpoints] = await Promise.all([
+  const [m, tk, members, zones, checkpoints] = await Promise.all([
     me(),
     api(`/v1/hazards/${encodeURIComponent(id)}`),
+    api(`/v1/estates/${estate.id}/members`).then((r) => r.members).catch(() => []),
     api(`/v1/estates/${estate.id}/zones`).then((r) => r.items).catch(() => []),
     api(`/v1/estates/${estate.id}/checkpoints`).then((r) => r.items).catch(() => []),
   ]);
   const myself = m.user;
   const tz = estate.timezone;
-  const who = (u) => userLabel(u, myself);
+  const names = new Map(members.map((u) => [u.id, u.name]));
+  const who = (u) => userLabel(u, names, myself);
   const time = (v) => fmtTime(v, tz);
   document.title = `${tk.code} · ${tk.title}`;
 
@@ -388,7 +392,7 @@ async function render(estate, main) {
     state.eventId = uuidv7();
     state.flash = null;
     for (const b of actionsBox.querySelectorAll("button[data-action]")) b.setAttribute("aria-expanded", String(b.dataset.action === action));
-    formHost.replaceChildren(await actionForm(action, { tk, estate, who, rr }));
+    formHost.replaceChildren(await actionForm(action, { tk, estate, members, who, rr }));
     formHost.querySelector("select, input, textarea")?.focus();
   };
   const actionsBox = h("section", { class: "card", id: "actions" },
@@ -464,16 +468,16 @@ async function render(estate, main) {
       h("a", { href: `/v1/photos/${p.sha256}`, target: "_blank", rel: "noopener", title: label("photos", p.role) },
         h("img", { src: `/v1/photos/${p.sha256}?size=thumb`, loading: "lazy", alt: label("photos", p.role) })))) : null))));
 
-  main.replaceChildren(
+  main.replaceChildren(...[
     h("p", {}, h("a", { href: pageHref("/console/hazards", estate), id: "back" }, t("hazard.back"))),
-    header, actionsBox, photos, timeline);
+    header, actionsBox, photos, timeline].filter(Boolean));
   if (state.openAction) await openForm(state.openAction);
   document.documentElement.lang = lang() === "en" ? "en" : "zh-CN";
 }
 
 // ---------------------------------------------------------------- action forms
 
-async function actionForm(action, { tk, estate, who, rr }) {
+async function actionForm(action, { tk, estate, members, who, rr }) {
   const tz = estate.timezone;
   const submit = h("button", { type: "submit" }, t("hazard.submit"));
   const close = h("button", { type: "button", class: "close", onclick: () => { state.openAction = null; rr(); } }, t("hazard.close_form"));
@@ -482,26 +486,22 @@ async function actionForm(action, { tk, estate, who, rr }) {
   let fields;
   let build; // form → { body, file? }
   if (action === "assign") {
-    const [list, policy] = await Promise.all([
-      api("/v1/hazards", { query: { estate_id: estate.id, limit: 1000 } }).then((r) => r.hazards).catch(() => []),
-      api(`/v1/estates/${estate.id}/hazard-policy`).catch(() => ({ general_due_hours: 24, major_due_hours: 168 })),
-    ]);
-    const people = [...new Set([tk.assignee, ...list.flatMap((x) => [x.assignee, x.fixed_by])].filter(Boolean))];
-    const other = h("label", { hidden: true }, t("hazard.assign.other_id"), h("input", { name: "other", id: "assign-other", pattern: "[0-9a-fA-F-]{36}" }));
-    const sel = h("select", { name: "assignee", id: "assign-engineer", required: true,
-      onchange: (e) => { other.hidden = e.target.value !== "__other"; } },
-      people.map((u) => h("option", { value: u, selected: u === tk.assignee }, who(u))),
-      h("option", { value: "__other" }, t("hazard.assign.other")));
-    if (people.length === 0) other.hidden = false;
+    const policy = await api(`/v1/estates/${estate.id}/hazard-policy`).catch(() => ({ general_due_hours: 24, major_due_hours: 168 }));
+    // The estate's engineers (GET /v1/estates/{id}/members): the server accepts no one else.
+    const engineers = members.filter((u) => u.roles.includes("engineer"));
+    const sel = h("select", { name: "assignee", id: "assign-engineer", required: true },
+      h("option", { value: "", disabled: true, selected: !tk.assignee }, t("hazard.assign.choose")),
+      engineers.map((u) => h("option", { value: u.id, selected: u.id === tk.assignee },
+        u.id === tk.assignee ? `${u.name} · ${t("hazard.assign.current")}` : u.name)));
     fields = [
-      h("label", {}, t("hazard.assign.engineer"), sel), other,
-      h("p", { class: "hint" }, t("hazard.assign.source")),
+      h("label", {}, t("hazard.assign.engineer"), sel),
+      engineers.length ? null : h("p", { class: "error" }, t("hazard.assign.no_engineers")),
       h("label", {}, t("hazard.assign.due", { tz }), h("input", { type: "datetime-local", name: "due", id: "assign-due" })),
       h("p", { class: "hint" }, t("hazard.assign.due_hint", { g: policy.general_due_hours, m: policy.major_due_hours })),
     ];
     build = (f) => {
-      const assignee = f.assignee.value === "__other" ? f.other.value.trim() : f.assignee.value;
-      const body = { action: "assign", assignee };
+      if (!f.assignee.value) throw new Error(t("hazard.assign.choose"));
+      const body = { action: "assign", assignee: f.assignee.value };
       const due = zonedToIso(f.due.value, tz);
       if (due) body.due_at = due;
       return { body };

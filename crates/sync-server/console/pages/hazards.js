@@ -4,12 +4,13 @@
 //
 // API: GET /v1/hazards?estate_id=&state=&grade=&category=&assignee=&overdue=&limit=
 // (one request per state column, newest report first; grade, category, assignee and
-// overdue are filtered by the API), GET /v1/estates/{id}/zones and /checkpoints (zone
+// overdue are filtered by the API), GET /v1/estates/{id}/members (names, the engineers
+// for the assignee filter), GET /v1/estates/{id}/zones and /checkpoints (zone
 // names; the list API has no zone filter, so the zone filter is applied here to the
 // tickets the API returned, on `location.zone_id` or the checkpoint's zone),
 // GET /v1/hazards.csv with the same filters for the CSV.
 
-import { runPage, api, t, h, table, section, registerMessages, fmtTime, pageHref, me, lang } from "../core.js";
+import { runPage, api, t, h, table, section, registerMessages, fmtTime, pageHref, lang } from "../core.js";
 
 /** The states of shared-core's hazard state machine (hazard::HazardState::ALL), in workflow order. */
 const STATES = ["reported", "assigned", "in_rectification", "extension_requested", "pending_verification", "closed", "cancelled"];
@@ -24,7 +25,7 @@ registerMessages({
     "hazards.filter.grade": "等级", "hazards.filter.category": "类别", "hazards.filter.assignee": "整改责任人",
     "hazards.filter.zone": "区域", "hazards.filter.overdue": "只看逾期", "hazards.filter.all": "全部",
 "hazards.filter.clear": "清除筛选",
-    "hazards.view.board": "看板", "hazards.view.table": "列表",
+    "hazards.view.board": "看板", "hazards.view.table": "列表", "hazards.ledger": "隐患整改台账（按上报时间，最新在前）",
     "hazards.summary": "共 {n} 张隐患单，未闭环 {open}，逾期 {overdue}",
     "hazards.zone_note": "区域筛选在页面上进行（接口没有区域参数）：未标注区域的隐患不显示，导出的 CSV 不按区域筛选。",
     "hazards.more": "只显示最新 {n} 张，完整列表请导出 CSV",
@@ -34,7 +35,6 @@ registerMessages({
     "hazards.col.grade": "等级", "hazards.col.category": "类别", "hazards.col.zone": "区域",
     "hazards.col.location": "位置", "hazards.col.reported_at": "上报时间", "hazards.col.assignee": "整改责任人",
     "hazards.col.due": "整改期限", "hazards.col.overdue": "逾期", "hazards.yes": "是", "hazards.no": "否",
-    "hazards.me": "我",
     "hazards.user": "用户 {id}",
     "hazards.state.reported": "已上报", "hazards.state.assigned": "已指派", "hazards.state.in_rectification": "整改中",
     "hazards.state.extension_requested": "延期申请中", "hazards.state.pending_verification": "待复查验收",
@@ -49,7 +49,7 @@ registerMessages({
     "hazards.filter.grade": "Grade", "hazards.filter.category": "Category", "hazards.filter.assignee": "Assignee",
     "hazards.filter.zone": "Zone", "hazards.filter.overdue": "Overdue only", "hazards.filter.all": "All",
 "hazards.filter.clear": "Clear filters",
-    "hazards.view.board": "Board", "hazards.view.table": "Table",
+    "hazards.view.board": "Board", "hazards.view.table": "Table", "hazards.ledger": "Hazard ledger (newest report first)",
     "hazards.summary": "{n} tickets, {open} open, {overdue} overdue",
     "hazards.zone_note": "The zone filter is applied in the page (the API has no zone parameter): tickets without a zone are left out, and the CSV export is not filtered by zone.",
     "hazards.more": "Newest {n} shown; export the CSV for the complete list",
@@ -59,7 +59,6 @@ registerMessages({
     "hazards.col.grade": "Grade", "hazards.col.category": "Category", "hazards.col.zone": "Zone",
     "hazards.col.location": "Location", "hazards.col.reported_at": "Reported", "hazards.col.assignee": "Assignee",
     "hazards.col.due": "Due", "hazards.col.overdue": "Overdue", "hazards.yes": "yes", "hazards.no": "no",
-    "hazards.me": "me",
     "hazards.user": "user {id}",
     "hazards.state.reported": "Reported", "hazards.state.assigned": "Assigned", "hazards.state.in_rectification": "In rectification",
     "hazards.state.extension_requested": "Extension requested", "hazards.state.pending_verification": "Pending verification",
@@ -89,6 +88,7 @@ a.ticket-card .od { color: #b42318; font-weight: 600; }
 .hz-note { font-size: 12px; color: var(--muted); margin: -6px 0 10px; }
 .hz-view button[aria-pressed="true"] { font-weight: 700; }
 tr.overdue td { background: #fdecec; }
+#hazard-table td:first-child, #hazard-table td:nth-child(8), #hazard-table td:nth-child(10) { white-space: nowrap; }
 `;
 
 function injectCss() {
@@ -104,11 +104,10 @@ function categoryLabel(c) {
   return s === k ? c : s;
 }
 
-/** Short label for a user id: the API gives ids only (no user directory). */
-function userLabel(id, myself) {
+/** A user's name from the estate's members; an id not among them shows its last digits. */
+function userLabel(id, names) {
   if (!id) return "";
-  if (myself && id === myself.id) return `${myself.name} (${t("hazards.me")})`;
-  return t("hazards.user", { id: id.slice(-6) });
+  return names.get(id) || t("hazards.user", { id: id.slice(-6) });
 }
 
 /** The page's parameters from the URL: filters and view. */
@@ -158,16 +157,15 @@ async function render(estate, main) {
   const p = readParams();
   const apiFilters = { estate_id: estate.id, grade: p.grade, category: p.category, overdue: p.overdue };
   if (p.assignee) apiFilters.assignee = p.assignee;
-  const [m, zones, checkpoints, columns, all] = await Promise.all([
-    me(),
+  const [members, zones, checkpoints, columns] = await Promise.all([
+    api(`/v1/estates/${estate.id}/members`).then((r) => r.members).catch(() => []),
     api(`/v1/estates/${estate.id}/zones`).then((r) => r.items).catch(() => []),
     api(`/v1/estates/${estate.id}/checkpoints`).then((r) => r.items).catch(() => []),
     Promise.all(STATES.map((state) => fetchTickets({ ...apiFilters, state }, COLUMN_LIMIT))),
-    // The filter choices come from the estate's whole ticket list (one page of 1,000).
-    api("/v1/hazards", { query: { estate_id: estate.id, limit: 1000 } }).then((r) => r.hazards),
   ]);
+  const all = columns.flatMap((c) => c.tickets);
   if (seq !== renderSeq) return;
-  const myself = m.user;
+  const names = new Map(members.map((u) => [u.id, u.name]));
   const zoneName = new Map(zones.map((z) => [z.id, z.name || z.code]));
   const cpZone = new Map(checkpoints.map((c) => [c.id, c.zone_id]));
   const zoneOf = (tk) => tk.location?.zone_id || (tk.location?.checkpoint_id && cpZone.get(tk.location.checkpoint_id)) || null;
@@ -180,7 +178,8 @@ async function render(estate, main) {
   const shown = STATES.flatMap((s) => byState.get(s).tickets);
 
   // Filter choices.
-  const assignees = [...new Set(all.map((tk) => tk.assignee).filter(Boolean))];
+  // Assignees: the estate's engineers, and anyone tickets are assigned to.
+  const assignees = [...new Set([...members.filter((u) => u.roles.includes("engineer")).map((u) => u.id), ...all.map((tk) => tk.assignee)].filter(Boolean))];
   if (p.assignee && !assignees.includes(p.assignee)) assignees.push(p.assignee);
   const categories = [...new Set([...CATEGORIES, ...all.map((tk) => tk.category), p.category].filter(Boolean))];
 
@@ -204,7 +203,7 @@ async function render(estate, main) {
     select("filter-grade", "grade", t("hazards.filter.grade"), [["general", gradeLabel("general")], ["major", gradeLabel("major")]]),
     select("filter-category", "category", t("hazards.filter.category"), categories.map((c) => [c, categoryLabel(c)])),
     select("filter-assignee", "assignee", t("hazards.filter.assignee"),
-      assignees.map((a) => [a, userLabel(a, myself)])),
+      assignees.map((a) => [a, userLabel(a, names)])),
     select("filter-zone", "zone", t("hazards.filter.zone"), zones.map((z) => [z.id, z.name || z.code])),
     h("label", {}, h("input", { type: "checkbox", id: "filter-overdue", checked: p.overdue === "true",
       onchange: (e) => go({ overdue: e.target.checked ? "true" : "" }) }), t("hazards.filter.overdue")),
@@ -216,7 +215,7 @@ async function render(estate, main) {
       h("button", { type: "button", id: "view-board", "aria-pressed": String(p.view === "board"), onclick: () => go({ view: "" }) }, t("hazards.view.board")),
       " ",
       h("button", { type: "button", id: "view-table", "aria-pressed": String(p.view === "table"), onclick: () => go({ view: "table" }) }, t("hazards.view.table"))),
-    h("a", { class: "csv", id: "hazards-csv", href: csvHref, download: "" }, t("core.csv")));
+    p.view === "table" ? null : h("a", { class: "csv", id: "hazards-csv", href: csvHref, download: "" }, t("core.csv")));
 
   const open = shown.filter((tk) => tk.state !== "closed" && tk.state !== "cancelled").length;
   const overdue = shown.filter((tk) => tk.overdue).length;
@@ -234,12 +233,12 @@ async function render(estate, main) {
       { label: t("hazards.col.zone"), value: (tk) => zoneName.get(zoneOf(tk)) || "" },
       { label: t("hazards.col.location"), value: (tk) => tk.location?.text || "" },
       { label: t("hazards.col.reported_at"), value: (tk) => fmtTime(tk.reported_at, estate.timezone) },
-      { label: t("hazards.col.assignee"), value: (tk) => userLabel(tk.assignee, myself) },
+      { label: t("hazards.col.assignee"), value: (tk) => userLabel(tk.assignee, names) },
       { label: t("hazards.col.due"), value: dueText },
       { label: t("hazards.col.overdue"), value: (tk) => (tk.overdue ? t("hazards.yes") : t("hazards.no")) },
     ];
     const rows = [...shown].sort((a, b) => (a.reported_at < b.reported_at ? 1 : -1));
-    body = section(t("hazards.view.table"), table({ id: "hazard-table", columns: columnsDef, rows, csvHref, rowClass: (tk) => (tk.overdue ? "overdue" : null) }));
+    body = section(t("hazards.ledger"), table({ id: "hazard-table", columns: columnsDef, rows, csvHref, rowClass: (tk) => (tk.overdue ? "overdue" : null) }));
   } else {
     body = h("div", { class: "hz-board", id: "board" }, STATES.map((s) => {
       const { tickets, more } = byState.get(s);
@@ -261,16 +260,16 @@ async function render(estate, main) {
         h("span", {}, categoryLabel(tk.category)),
         zoneOf(tk) && zoneName.get(zoneOf(tk)) ? h("span", {}, zoneName.get(zoneOf(tk))) : null),
       h("div", { class: "m" },
-        h("span", { class: "assignee" }, tk.assignee ? userLabel(tk.assignee, myself) : t("hazards.unassigned")),
+        h("span", { class: "assignee" }, tk.assignee ? userLabel(tk.assignee, names) : t("hazards.unassigned")),
         tk.state !== "closed" && tk.state !== "cancelled" ? h("span", { class: "due" }, `${t("hazards.due")} ${dueText(tk)}`) : null,
         tk.overdue ? h("span", { class: "od" }, t("hazards.overdue")) : null));
   }
 
-  main.replaceChildren(
+  main.replaceChildren(...[
     h("h1", {}, t("hazards.title")),
     toolbar,
     p.zone ? h("p", { class: "hz-note" }, t("hazards.zone_note")) : null,
     h("p", { class: "muted", id: "hazards-summary" }, t("hazards.summary", { n: shown.length, open, overdue })),
-    body);
+    body].filter(Boolean));
   document.documentElement.lang = lang() === "en" ? "en" : "zh-CN";
 }
