@@ -152,7 +152,7 @@ async function render(estate, main) {
     { label: t("devices.col.max"), value: (d) => d.max_seq, render: (d) => h("span", { class: "num" }, String(d.max_seq)) },
     { label: t("devices.col.gaps"), value: (d) => d.missing_seqs,
       render: (d) => h("span", { class: d.missing_seqs > 0 ? "gap num" : "num", "data-gaps": String(d.missing_seqs) }, String(d.missing_seqs)) },
-    { label: t("devices.col.offset"), value: (d) => (d.last_clock_offset_ms ?? ""), render: (d) => offsetText(d.last_clock_offset_ms) },
+    { label: t("devices.col.offset"), value: (d) => offsetText(d.last_clock_offset_ms) },
     { label: t("devices.col.revoked"), value: (d) => (d.revoked ? t("devices.yes") : t("devices.no")), render: revokeCell },
     { label: t("devices.col.id"), value: (d) => d.id, render: (d) => h("code", { class: "muted" }, d.id.slice(-12)) },
   ];
