@@ -777,6 +777,7 @@ async fn anomalies_are_flagged_not_refused() {
     };
     let d = night();
     let far = g.scan(&estate, "04:AA:BB:01", local(d, 10, 10), 22.5531, 114.0579);
+    let far_id = far["id"].clone();
     let mut mock = g.scan(&estate, "04:AA:BB:02", local(d, 10, 50), 22.5440, 114.0579);
     mock["data"]["location"]["mock"] = json!(true);
     let unknown = g.scan(&estate, "04:FF:FF:FF", local(d, 11, 10), 22.5440, 114.0579);
@@ -806,6 +807,49 @@ async fn anomalies_are_flagged_not_refused() {
     };
     assert_eq!(flags("CP-1"), json!(["outside_radius"]));
     assert_eq!(flags("CP-2"), json!(["mock_location"]));
+    assert_eq!(list[0]["scan"]["photos"], json!([]), "no photos yet");
+
+    // A photo taken with the far scan shows on its slot; `checkpoint=` lists only CP-1's.
+    g.seq += 1;
+    let sha = "ab".repeat(32);
+    let photo = json!({
+        "kind": "photo", "id": Uuid::now_v7(), "seq": g.seq,
+        "hlc": hlc_at(local(d, 10, 11).timestamp_millis(), 0),
+        "recorded_at": rfc3339(local(d, 10, 11)),
+        "data": { "estate_id": estate, "sha256": sha, "bytes": 1234, "mime": "image/jpeg",
+                  "subject": { "kind": "scan", "id": far_id }, "role": "evidence" }
+    });
+    let answer = app.push_ok(&g.s, vec![photo.clone()]).await;
+    assert_eq!(answer["results"][0]["status"], "accepted", "{answer}");
+    let cp1 = list
+        .iter()
+        .find(|x| x["checkpoint_code"] == "CP-1")
+        .unwrap()["checkpoint_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let one = json_ok(
+        get(
+            app,
+            &admin,
+            &format!("/v1/estates/{estate}/slots?{period}&checkpoint={cp1}"),
+        )
+        .await,
+    )
+    .await;
+    let one = one["slots"].as_array().unwrap();
+    assert_eq!(one.len(), 1);
+    assert_eq!(
+        one[0]["scan"]["photos"],
+        json!([{ "id": photo["id"], "sha256": sha, "role": "evidence", "mime": "image/jpeg" }])
+    );
+    let bad = get(
+        app,
+        &admin,
+        &format!("/v1/estates/{estate}/slots?{period}&checkpoint=nope"),
+    )
+    .await;
+    assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let cov = json_ok(
         get(
             app,

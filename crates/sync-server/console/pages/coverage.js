@@ -4,8 +4,7 @@
 // cell's detail, `?from=&to=` (inclusive local dates) sets the tables' period.
 //
 // API: GET /v1/estates/{id}/heatmap?date=, heatmap.csv; GET /v1/estates/{id}/slots?from=&to=
-// &status=all (the cell's hour, filtered here by checkpoint: the API has no checkpoint
-// filter); GET /v1/estates/{id}/coverage?from=&to=&group_by=guard|route, coverage.csv.
+// &status=all&checkpoint= (the cell's hour and checkpoint; each scan with its photos); GET /v1/estates/{id}/coverage?from=&to=&group_by=guard|route, coverage.csv.
 
 import {
   runPage, api, t, h, table, section, registerMessages, fmtTime, localDate, pct, lang, me, ApiError,
@@ -465,9 +464,9 @@ runPage(async (estate, main) => {
     const from = heat.hour_starts[col];
     const to = heat.hour_starts[col + 1] || heat.to;
     try {
-      const list = await api(`/v1/estates/${eid}/slots`, { query: { from, to, status: "all", limit: 10000 } });
+      const list = await api(`/v1/estates/${eid}/slots`, { query: { from, to, status: "all", checkpoint } });
       if (seq !== detailSeq) return;
-      const slots = list.slots.filter((s) => s.checkpoint_id === checkpoint);
+      const slots = list.slots;
       detail.replaceChildren(head, slots.length
         ? h("div", { class: "slots" }, slots.map(slotBlock))
         : h("p", { class: "muted" }, t("coverage.detail_none")));

@@ -741,7 +741,7 @@ const SERIES_COLOURS: [&str; 3] = ["#2457c5", "#2e8b57", "#b5651d"];
 pub fn trend_svg(points: &[TrendPoint], names: [&str; 3], title: &str) -> String {
     use std::fmt::Write;
     let (w, h) = (720.0_f64, 260.0_f64);
-    let (left, right, top, bottom) = (44.0, 16.0, 36.0, 28.0);
+    let (left, right, top, bottom) = (44.0, 16.0, 44.0, 28.0);
     let plot_w = w - left - right;
     let plot_h = h - top - bottom;
     let n = points.len().max(1);
@@ -816,11 +816,12 @@ pub fn trend_svg(points: &[TrendPoint], names: [&str; 3], title: &str) -> String
                 );
             }
         }
-        let lx = left + 260.0 + k as f64 * 150.0;
+        // The legend: a line under the title.
+        let lx = left + k as f64 * 160.0;
         let _ = write!(
             s,
-            "<rect x=\"{lx}\" y=\"6\" width=\"12\" height=\"4\" fill=\"{colour}\"/>\
-             <text x=\"{}\" y=\"12\">{}</text>",
+            "<rect x=\"{lx}\" y=\"24\" width=\"12\" height=\"4\" fill=\"{colour}\"/>\
+             <text x=\"{}\" y=\"30\">{}</text>",
             lx + 16.0,
             html_escape(name)
         );
@@ -863,7 +864,7 @@ mod tests {
         assert!(svg.contains("11-09 b: 25.0%"));
         assert!(svg.contains("t &lt;&amp;&gt;"), "the title is escaped");
         // 100 % is at the top of the plot, 0 % at the bottom.
-        assert!(svg.contains("cy=\"36.0\""));
+        assert!(svg.contains("cy=\"44.0\""));
         assert!(svg.contains("cy=\"232.0\""));
     }
 

@@ -352,6 +352,8 @@ pub struct PeriodParams {
     pub status: Option<String>,
     /// slots: at most this many, earliest first (default 1,000, at most 10,000).
     pub limit: Option<usize>,
+    /// slots: only this checkpoint's (its id).
+    pub checkpoint: Option<String>,
 }
 
 fn parse_instant(s: &str, tz: chrono_tz::Tz, path: &str) -> AppResult<i64> {
@@ -547,6 +549,18 @@ pub struct ScanView {
     /// `verified` (monotonic age) or `estimated`.
     pub clock_trust: String,
     pub flags: Vec<ScanFlag>,
+    /// Photos taken with the scan (photo facts whose subject is this scan), as received.
+    /// The bytes: `GET /v1/photos/{sha256}`.
+    pub photos: Vec<ScanPhoto>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ScanPhoto {
+    /// The photo fact's id.
+    pub id: FactId,
+    pub sha256: String,
+    pub role: String,
+    pub mime: Option<String>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -605,10 +619,51 @@ fn slot_view(data: &PeriodData, s: &SlotResult) -> SlotView {
                 trusted_at: Timestamp(sc.trusted_at),
                 clock_trust: if sc.verified { "verified" } else { "estimated" }.into(),
                 flags: data.flags.get(i).cloned().unwrap_or_default(),
+                photos: vec![],
             })
         }),
         excuse: s.excuse.clone(),
     }
+}
+
+/// Fills each listed scan's photos, in one query.
+async fn attach_photos(
+    state: &AppState,
+    estate: EstateId,
+    slots: &mut [SlotView],
+) -> AppResult<()> {
+    let ids: Vec<String> = slots
+        .iter()
+        .filter_map(|s| s.scan.as_ref().map(|sc| sc.id.to_string()))
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let mut by_scan: std::collections::HashMap<String, Vec<ScanPhoto>> = Default::default();
+    for p in state.store.photos_of_subjects(estate, "scan", &ids).await? {
+        by_scan.entry(p.subject_id).or_default().push(ScanPhoto {
+            id: p.id,
+            sha256: p.sha256,
+            role: p.role,
+            mime: p.mime,
+        });
+    }
+    for scan in slots.iter_mut().filter_map(|s| s.scan.as_mut()) {
+        if let Some(photos) = by_scan.get(&scan.id.to_string()) {
+            scan.photos = photos
+                .iter()
+                .map(|p| ScanPhoto {
+                    id: p.id,
+                    sha256: p.sha256.clone(),
+                    role: p.role.clone(),
+                    mime: p.mime.clone(),
+                })
+                .collect();
+        }
+    }
+    Ok(())
 }
 
 fn statuses(p: &PeriodParams) -> AppResult<Vec<SlotStatus>> {
@@ -639,18 +694,27 @@ async fn slot_list(
     if !(1..=10_000).contains(&limit) {
         return Err(invalid("limit", "must be from 1 to 10000"));
     }
+    let checkpoint = p
+        .checkpoint
+        .as_deref()
+        .map(|c| {
+            c.parse::<CheckpointId>()
+                .map_err(|_| invalid("checkpoint", "must be a checkpoint id"))
+        })
+        .transpose()?;
     let data = load_period(state, caller, id, p, false).await?;
     let eval = data.evaluate();
-    let mut matching = eval
-        .slots
-        .iter()
-        .filter(|s| wanted.is_empty() || wanted.contains(&s.status));
-    let slots: Vec<SlotView> = matching
+    let mut matching = eval.slots.iter().filter(|s| {
+        (wanted.is_empty() || wanted.contains(&s.status))
+            && checkpoint.is_none_or(|c| s.spec.checkpoint_id == c)
+    });
+    let mut slots: Vec<SlotView> = matching
         .by_ref()
         .take(limit)
         .map(|s| slot_view(&data, s))
         .collect();
     let truncated = matching.next().is_some();
+    attach_photos(state, data.reference.estate_id, &mut slots).await?;
     Ok(SlotList {
         from: Timestamp(data.from),
         to: Timestamp(data.to),

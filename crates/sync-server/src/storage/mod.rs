@@ -783,6 +783,14 @@ pub trait Store: Send + Sync + 'static {
     async fn record_photo_blob(&self, b: &BlobRecord) -> StoreResult<Option<Vec<EstateId>>>;
     /// Photo facts whose bytes are not held, oldest first.
     async fn photos_missing(&self, q: &MissingQuery) -> StoreResult<Vec<PhotoRecord>>;
+    /// The photo facts of `estate` whose subject is one of `ids` of `kind` (`scan`,
+    /// `hazard_event`, `finding`), by subject, then as received.
+    async fn photos_of_subjects(
+        &self,
+        estate: EstateId,
+        kind: &str,
+        ids: &[String],
+    ) -> StoreResult<Vec<PhotoRecord>>;
 
     // patrol
     /// The estate's reference data as it stands (NotFound for an unknown estate).

@@ -1321,6 +1321,28 @@ impl Store for PgStore {
         rows.iter().map(photo_from_row).collect()
     }
 
+    async fn photos_of_subjects(
+        &self,
+        estate: EstateId,
+        kind: &str,
+        ids: &[String],
+    ) -> StoreResult<Vec<PhotoRecord>> {
+        if ids.is_empty() {
+            return Ok(vec![]);
+        }
+        let rows = sqlx::query(&format!(
+            "SELECT {PHOTO_COLUMNS} FROM photos p
+             WHERE p.subject_kind = $1 AND p.subject_id = ANY($2) AND p.estate_id = $3
+             ORDER BY p.subject_id, p.received_at, p.id"
+        ))
+        .bind(kind)
+        .bind(ids)
+        .bind(estate.0)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(photo_from_row).collect()
+    }
+
     async fn has_role(&self, user: UserId, estate: EstateId, role: Role) -> StoreResult<bool> {
         self.hz_has_role(user, estate, role).await
     }

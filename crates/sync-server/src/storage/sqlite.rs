@@ -1053,6 +1053,29 @@ impl Store for SqliteStore {
         rows.iter().map(photo_from_row).collect()
     }
 
+    async fn photos_of_subjects(
+        &self,
+        estate: EstateId,
+        kind: &str,
+        ids: &[String],
+    ) -> StoreResult<Vec<PhotoRecord>> {
+        if ids.is_empty() {
+            return Ok(vec![]);
+        }
+        let rows = sqlx::query(&format!(
+            "SELECT {PHOTO_COLUMNS} FROM photos p
+             WHERE p.subject_kind = ? AND p.subject_id IN (SELECT value FROM json_each(?))
+               AND p.estate_id = ?
+             ORDER BY p.subject_id, p.received_at, p.id"
+        ))
+        .bind(kind)
+        .bind(serde_json::to_string(ids).map_err(|e| StoreError::Other(e.into()))?)
+        .bind(id_str(estate))
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter().map(photo_from_row).collect()
+    }
+
     async fn has_role(&self, user: UserId, estate: EstateId, role: Role) -> StoreResult<bool> {
         self.hz_has_role(user, estate, role).await
     }

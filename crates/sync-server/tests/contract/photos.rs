@@ -22,6 +22,35 @@ pub async fn photo_metadata_is_recorded_and_missing_bytes_listed(store: DynStore
     // Pushing again records nothing twice.
     push(&store, &Batch::new(d1, guard).fact(&p1)).await;
 
+    // By subject: only the asked estate's, only the asked kind.
+    let ids = vec![event.to_string(), FactId::new_v7().to_string()];
+    let of = store
+        .photos_of_subjects(e, "hazard_event", &ids)
+        .await
+        .unwrap();
+    assert_eq!(
+        of.iter().map(|p| p.id).collect::<Vec<_>>(),
+        vec![p1.record.id]
+    );
+    let of = store
+        .photos_of_subjects(other, "hazard_event", &ids)
+        .await
+        .unwrap();
+    assert_eq!(
+        of.iter().map(|p| p.id).collect::<Vec<_>>(),
+        vec![p2.record.id]
+    );
+    assert!(store
+        .photos_of_subjects(e, "scan", &ids)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(store
+        .photos_of_subjects(e, "hazard_event", &[])
+        .await
+        .unwrap()
+        .is_empty());
+
     let sha = format!("{:064x}", 1);
     let rows = store.photos_by_sha(&sha).await.unwrap();
     assert_eq!(rows.len(), 2);
