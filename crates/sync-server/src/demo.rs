@@ -86,7 +86,7 @@ async fn seed_patrols(store: &dyn Store, estate: EstateId, now: i64) -> anyhow::
     }
     let (refs, facts) = crate::demo_patrol::seed(store, estate, &guards, now).await?;
     println!(
-        "  patrol plan of {} ({refs} zones, checkpoints, routes and rules) and {} days of patrols ({facts} scans and run events)",
+        "  patrol plan of {} ({refs} zones, checkpoints, routes and rules) and patrols from local midnight {} days ago until now ({facts} scans and run events)",
         ESTATES[0].0,
         crate::demo_patrol::DEMO_DAYS
     );

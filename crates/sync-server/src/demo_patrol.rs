@@ -11,7 +11,8 @@ use shared_core::wire::{PushRequest, Timestamp};
 use shared_core::{DeviceId, EstateId, UserId};
 use std::collections::{HashMap, HashSet};
 
-/// Days of simulated patrols before now.
+/// Days of simulated patrols before today: from the estate's local midnight this many days
+/// ago until now, so each of the last `DEMO_DAYS` local days is whole.
 pub const DEMO_DAYS: i64 = 7;
 /// The simulator's seed: the demo week is the same every time (relative to now).
 pub const DEMO_SEED: u64 = 20_261_122;
@@ -30,7 +31,15 @@ pub async fn seed(
         .await?
         .map_err(|e| anyhow::anyhow!("the demo patrol plan was refused: {e:?}"))?;
     let reference = store.reference(estate).await?;
-    let from = now - DEMO_DAYS * 86_400_000;
+    let tz = crate::services::patrol::zone_of(&reference);
+    let today = chrono::DateTime::from_timestamp_millis(now)
+        .unwrap_or_default()
+        .with_timezone(&tz)
+        .date_naive();
+    let (from, _) = shared_core::patrol::coverage::local_day_bounds(
+        today - chrono::Duration::days(DEMO_DAYS),
+        tz,
+    );
     let sim_guards: Vec<SimGuard> = guards
         .iter()
         .enumerate()

@@ -987,6 +987,21 @@ async fn the_demo_estate_has_a_week_of_patrols() {
     let from = today - Duration::days(6);
     let period = format!("from={from}&to={today}");
 
+    // The seed starts at local midnight seven days ago: each of the last seven days is
+    // whole, the first included.
+    let first = today - Duration::days(7);
+    let day = json_ok(
+        get(
+            app,
+            &manager,
+            &format!("/v1/estates/{estate}/coverage?from={first}&to={from}"),
+        )
+        .await,
+    )
+    .await;
+    let c = day["totals"]["coverage"].as_f64().expect("coverage");
+    assert!((0.85..1.0).contains(&c), "the first day is whole: {day}");
+
     let cps = items(app, &manager, &estate, "checkpoints").await;
     assert!(
         (35..=45).contains(&cps.len()),
