@@ -326,6 +326,26 @@ async fn pages_need_a_session_and_a_console_role() {
     // Nor engineers; supervisors and managers are let in.
     let resp = b.sign_in("engineer1", "/console/overview").await;
     assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    // Refused sign-ins record nothing: no browser device appears under their names.
+    let manager = app.login_new_device("manager1").await;
+    let estate = manager.estate(ESTATE_1);
+    let list = json_ok(
+        app.client
+            .get(app.url(&format!("/v1/estates/{estate}/devices")))
+            .bearer_auth(&manager.access)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert!(
+        !list["devices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["platform"] == "web"),
+        "{list}"
+    );
     let resp = b.sign_in("supervisor1", "/console/overview").await;
     assert_eq!(resp.status(), StatusCode::SEE_OTHER);
     for page in ["overview", "coverage", "missed", "hazards", "devices"] {

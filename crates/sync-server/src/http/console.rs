@@ -393,7 +393,11 @@ async fn login(
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
         .map(|ua| ua.chars().take(60).collect::<String>());
-    let tokens = services::auth::login(
+    let console_member = |ms: &[crate::storage::Membership]| {
+        ms.iter()
+            .any(|m| !m.retired && CONSOLE_ROLES.contains(&m.role))
+    };
+    let tokens = services::auth::login_if(
         &state,
         LoginRequest {
             username: form.username.chars().take(200).collect(),
@@ -405,10 +409,25 @@ async fn login(
                 app_version: user_agent,
             },
         },
+        console_member,
     )
     .await;
     let tokens = match tokens {
-        Ok(t) => t,
+        Ok(Some(t)) => t,
+        Ok(None) => {
+            return render_login(
+                &state,
+                &headers,
+                lang,
+                &next,
+                StatusCode::FORBIDDEN,
+                Some(lang.pick(
+                    "管理控制台仅供主管、经理和管理员使用；保安和工程人员请使用手持终端。",
+                    "The console is for supervisors, managers and admins; guards and engineers use their handsets.",
+                )),
+            )
+            .await
+        }
         Err(AppError::InvalidCredentials) | Err(AppError::Validation(_)) => {
             return render_login(
                 &state,
@@ -437,32 +456,6 @@ async fn login(
         Err(e) => return Err(e),
     };
     let claims = state.keys.verify(&tokens.access_token)?;
-    let allowed = tokens
-        .estates
-        .iter()
-        .any(|e| e.roles.iter().any(|r| CONSOLE_ROLES.contains(r)));
-    if !allowed {
-        state
-            .store
-            .revoke_session(
-                crate::storage::SessionId(claims.sid),
-                "console_not_allowed",
-                now_ms(),
-            )
-            .await?;
-        return render_login(
-            &state,
-            &headers,
-            lang,
-            &next,
-            StatusCode::FORBIDDEN,
-            Some(lang.pick(
-                "管理控制台仅供主管、经理和管理员使用；保安和工程人员请使用手持终端。",
-                "The console is for supervisors, managers and admins; guards and engineers use their handsets.",
-            )),
-        )
-        .await;
-    }
     let ttl = state.config.console_session_hours as i64 * 3600;
     let csrf = random_token();
     let cookie = state.keys.issue_console(

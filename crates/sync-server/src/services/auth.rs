@@ -83,6 +83,19 @@ async fn tokens_for(
 }
 
 pub async fn login(state: &AppState, req: LoginRequest) -> AppResult<TokenResponse> {
+    Ok(login_if(state, req, |_| true)
+        .await?
+        .expect("everyone is admitted"))
+}
+
+/// Signs in like [`login`], but only a user whose memberships `admit` accepts: `None` when
+/// the password is right and `admit` refuses. Nothing is recorded then (no device, no
+/// session).
+pub async fn login_if(
+    state: &AppState,
+    req: LoginRequest,
+    admit: impl Fn(&[crate::storage::Membership]) -> bool,
+) -> AppResult<Option<TokenResponse>> {
     check_login(&req)?;
     let user = state
         .store
@@ -106,6 +119,9 @@ pub async fn login(state: &AppState, req: LoginRequest) -> AppResult<TokenRespon
         return Err(AppError::Forbidden(
             "this device has been revoked by a manager".into(),
         ));
+    }
+    if !admit(&state.store.memberships(user.id).await?) {
+        return Ok(None);
     }
     let now = now_ms();
     state
@@ -133,7 +149,9 @@ pub async fn login(state: &AppState, req: LoginRequest) -> AppResult<TokenRespon
         })
         .await?;
     tracing::info!(user = %user.id, device = %req.device.id, "signed in");
-    tokens_for(state, user, session, req.device.id, refresh).await
+    tokens_for(state, user, session, req.device.id, refresh)
+        .await
+        .map(Some)
 }
 
 fn refresh_ttl_ms(state: &AppState) -> i64 {
