@@ -146,8 +146,16 @@ export function pct(x) {
   return x === null || x === undefined || isNaN(x) ? "—" : (x * 100).toFixed(1) + "%";
 }
 
-function csvCell(v) {
-  const s = v === null || v === undefined ? "" : String(v);
+/**
+ * One CSV cell, as the server writes them (http/csv.rs): a leading `=`, `+`, `-`, `@`, tab
+ * or carriage return is defused with `'` so a spreadsheet does not run it as a formula
+ * (a hazard titled `=HYPERLINK(…)`), then quoted when it holds a comma, quote or line
+ * break. Numbers are numbers, so a negative offset stays a number.
+ */
+export function csvCell(v) {
+  if (typeof v === "number") return String(v);
+  let s = v === null || v === undefined ? "" : String(v);
+  if (/^[=+\-@\t\r]/.test(s)) s = "'" + s;
   return /[",\r\n]/.test(s) ? '"' + s.replace(/"/g, '""') + '"' : s;
 }
 

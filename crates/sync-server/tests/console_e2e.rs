@@ -126,3 +126,28 @@ fn console_end_to_end_in_headless_chromium() {
     let taken = std::fs::read_dir(&shots).unwrap().count();
     assert!(taken >= 8, "a screenshot of each page: {taken} taken");
 }
+
+/// The console's shared module without a browser: `node --test tests/e2e/core.test.mjs`
+/// (CSV cells defused like the server's exports, messages, percentages).
+#[test]
+fn console_core_module_unit_tests() {
+    let root = workspace();
+    if Command::new("node").arg("--version").output().is_err() {
+        if std::env::var("REQUIRE_E2E").as_deref() == Ok("1") {
+            panic!("REQUIRE_E2E=1 but node is not installed");
+        }
+        eprintln!("skipping the console's module tests: node is not installed");
+        return;
+    }
+    let out = Command::new("node")
+        .args(["--test", "core.test.mjs"])
+        .current_dir(root.join("tests/e2e"))
+        .output()
+        .expect("run node --test");
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -634,3 +634,49 @@ async fn the_trend_chart_draws_the_coverage_api() {
         .await;
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);
 }
+
+/// `bom=1` on a CSV export puts the UTF-8 byte order mark first (Excel then reads Chinese
+/// as UTF-8); without it the bytes are as before.
+#[tokio::test]
+async fn csv_exports_carry_a_byte_order_mark_when_asked() {
+    let app = TestApp::spawn().await;
+    let manager = app.login_new_device("manager1").await;
+    let estate = manager.estate(ESTATE_1);
+    let get = |path: String| {
+        let c = app.client.clone();
+        let url = app.url(&path);
+        let token = manager.access.clone();
+        async move { c.get(url).bearer_auth(token).send().await.unwrap() }
+    };
+    for path in [
+        format!("/v1/estates/{estate}/slots.csv?status=all"),
+        format!("/v1/hazards.csv?estate_id={estate}"),
+    ] {
+        let plain = get(path.clone()).await;
+        assert_eq!(plain.status(), StatusCode::OK);
+        let plain = plain.bytes().await.unwrap();
+        let with = get(format!("{path}&bom=1")).await;
+        assert_eq!(with.status(), StatusCode::OK);
+        assert!(with.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv"));
+        let with = with.bytes().await.unwrap();
+        assert!(!plain.starts_with(b"\xEF\xBB\xBF"), "{path}");
+        assert_eq!(&with[..3], b"\xEF\xBB\xBF", "{path}");
+        assert_eq!(
+            &with[3..],
+            &plain[..],
+            "{path}: the same rows after the mark"
+        );
+    }
+    // JSON answers are untouched.
+    let me = app
+        .client
+        .get(app.url("/v1/me?bom=1"))
+        .bearer_auth(&manager.access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.bytes().await.unwrap()[0], b'{');
+}

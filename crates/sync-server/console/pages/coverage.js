@@ -361,7 +361,7 @@ runPage(async (estate, main) => {
 
   async function loadHeatmap() {
     setParams({ date, checkpoint: null, hour: null });
-    csvLink.href = `/v1/estates/${eid}/heatmap.csv?` + new URLSearchParams({ date });
+    csvLink.href = `/v1/estates/${eid}/heatmap.csv?` + new URLSearchParams({ date, bom: 1 });
     dateInput.value = date;
     try {
       heat = await api(`/v1/estates/${eid}/heatmap`, { query: { date } });
@@ -502,7 +502,7 @@ runPage(async (estate, main) => {
         { label: t("coverage.col.verified"), value: (r) => pct(r.verified_coverage) },
       ],
       rows: report.groups,
-      csvHref: `/v1/estates/${eid}/coverage.csv?` + new URLSearchParams(query),
+      csvHref: `/v1/estates/${eid}/coverage.csv?` + new URLSearchParams({ ...query, bom: 1 }),
     });
   }
 

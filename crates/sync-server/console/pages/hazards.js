@@ -198,7 +198,7 @@ async function render(estate, main) {
         h("option", { value: "" }, t("hazards.filter.all")),
         options.map(([v, text]) => h("option", { value: v, selected: p[key] === v }, text))));
 
-  const csvHref = "/v1/hazards.csv?" + new URLSearchParams(Object.entries(apiFilters).filter(([, v]) => v));
+  const csvHref = "/v1/hazards.csv?" + new URLSearchParams([...Object.entries(apiFilters).filter(([, v]) => v), ["bom", "1"]]);
   const toolbar = h("div", { class: "toolbar" },
     select("filter-grade", "grade", t("hazards.filter.grade"), [["general", gradeLabel("general")], ["major", gradeLabel("major")]]),
     select("filter-category", "category", t("hazards.filter.category"), categories.map((c) => [c, categoryLabel(c)])),

@@ -428,7 +428,7 @@ runPage(async (estate, main) => {
         rows: list.slots,
         rowClass: slotRowClass,
         empty: t("missed.no_slots"),
-        csvHref: `/v1/estates/${eid}/slots.csv?` + new URLSearchParams(query),
+        csvHref: `/v1/estates/${eid}/slots.csv?` + new URLSearchParams({ ...query, bom: 1 }),
       });
       const trs = wrap.querySelectorAll("tbody tr");
       list.slots.forEach((s, i) => trs[i] && decorateSlotRow(trs[i], s));

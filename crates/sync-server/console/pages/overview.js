@@ -267,7 +267,7 @@ function coverageSection(estate, today, week, weekFrom, todayDate) {
         { label: t("overview.col.verified"), value: (r) => pct(r.verified_coverage) },
       ],
       rows: w.groups,
-      csvHref: `/v1/estates/${estate.id}/coverage.csv?` + new URLSearchParams({ from: weekFrom, to: todayDate, group_by: "day" }),
+      csvHref: `/v1/estates/${estate.id}/coverage.csv?` + new URLSearchParams({ from: weekFrom, to: todayDate, group_by: "day", bom: 1 }),
     }));
   }
   parts.push(h("p", { class: "ov-links" },
@@ -321,7 +321,7 @@ function hazardSection(estate, stats, overdue) {
         ],
         rows: list,
         rowClass: () => "overdue",
-        csvHref: `/v1/hazards.csv?` + new URLSearchParams({ estate_id: estate.id, overdue: "true" }),
+        csvHref: `/v1/hazards.csv?` + new URLSearchParams({ estate_id: estate.id, overdue: "true", bom: 1 }),
       }));
       if (!complete) parts.push(h("p", { class: "muted" }, t("overview.overdue_more", { n: list.length })));
     } else {

@@ -2,6 +2,7 @@
 
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
 
 /// Does the client ask for CSV rather than JSON?
 pub fn wants_csv(headers: &HeaderMap) -> bool {
@@ -75,4 +76,54 @@ pub fn csv_response(filename: &str, body: String) -> Response {
         body,
     )
         .into_response()
+}
+
+/// The UTF-8 byte order mark.
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// Does the query ask for a byte order mark (`bom=1` or `bom=true`)?
+fn wants_bom(query: Option<&str>) -> bool {
+    query.is_some_and(|q| {
+        serde_urlencoded::from_str::<Vec<(String, String)>>(q)
+            .unwrap_or_default()
+            .iter()
+            .any(|(k, v)| k == "bom" && (v == "1" || v == "true"))
+    })
+}
+
+/// `bom=1` on any CSV export puts a UTF-8 byte order mark first, so Excel opens Chinese
+/// text as UTF-8 instead of the system code page (the web console's links ask for it).
+/// Without it the bytes are unchanged, for programs that do not expect one.
+pub async fn excel_bom(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let bom = wants_bom(req.uri().query());
+    let resp = next.run(req).await;
+    let is_csv = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/csv"));
+    if !bom || !is_csv || !resp.status().is_success() {
+        return resp;
+    }
+    let (mut parts, body) = resp.into_parts();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    let body =
+        futures::stream::once(async { Ok::<_, axum::Error>(bytes::Bytes::from_static(BOM)) })
+            .chain(body.into_data_stream());
+    Response::from_parts(parts, axum::body::Body::from_stream(body))
+}
+
+#[cfg(test)]
+mod bom_tests {
+    use super::wants_bom;
+
+    #[test]
+    fn bom_is_asked_for_by_the_query() {
+        assert!(wants_bom(Some("from=2026-12-01&bom=1")));
+        assert!(wants_bom(Some("bom=true")));
+        assert!(!wants_bom(Some("bom=0")));
+        assert!(!wants_bom(Some("nobom=1")));
+        assert!(!wants_bom(None));
+        assert!(!wants_bom(Some("%%%")));
+    }
 }

@@ -79,6 +79,7 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed })
         .layer(compression::request_decompression())
         .layer(middleware::from_fn(compression::check_encoding))
+        .layer(middleware::from_fn(csv::excel_bom))
         .layer(middleware::from_fn_with_state(state.clone(), hlc_header))
         .layer(compression::response_compression())
         .layer(
