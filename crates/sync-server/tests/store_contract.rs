@@ -55,6 +55,7 @@ contract_tests! {
     self_verification_is_rejected => sqlite_self_verification_is_rejected, postgres_self_verification_is_rejected;
     late_cancel_wins_and_held_events_fold_in => sqlite_late_cancel_wins_and_held_events_fold_in, postgres_late_cancel_wins_and_held_events_fold_in;
     online_events_are_stored_only_when_accepted => sqlite_online_events_are_stored_only_when_accepted, postgres_online_events_are_stored_only_when_accepted;
+    hazards_are_listed_by_zone => sqlite_hazards_are_listed_by_zone, postgres_hazards_are_listed_by_zone;
     hazard_pull_and_list_scopes => sqlite_hazard_pull_and_list_scopes, postgres_hazard_pull_and_list_scopes;
     alerts_are_raised_once_and_closed_with_a_comment => sqlite_alerts_are_raised_once_and_closed_with_a_comment, postgres_alerts_are_raised_once_and_closed_with_a_comment;
     concurrent_pushes_on_one_ticket_lose_no_event => sqlite_concurrent_pushes_on_one_ticket_lose_no_event, postgres_concurrent_pushes_on_one_ticket_lose_no_event;

@@ -2245,3 +2245,101 @@ on_both_backends!(
     a_ticket_one_may_not_see_is_404_for_events_too_postgres,
     a_ticket_one_may_not_see_is_404_for_events_too
 );
+
+/// `zone=` lists the tickets located in the zone: named directly, or at one of its
+/// checkpoints; the CSV export takes the same filter.
+#[tokio::test]
+async fn the_tracker_list_filters_by_zone() {
+    let s = TestApp::spawn_full_demo().await;
+    let app = &s.app;
+    let guard = app.login_new_device("guard1").await;
+    let manager = app.login_new_device("manager1").await;
+    let estate = manager.estate(ESTATE_1);
+    let cps = json_ok(
+        app.client
+            .get(app.url(&format!("/v1/estates/{estate}/checkpoints")))
+            .bearer_auth(&manager.access)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let cps = cps["items"]
+        .as_array()
+        .or(cps.as_array())
+        .cloned()
+        .unwrap_or_default();
+    let cp = cps
+        .iter()
+        .find(|c| c["zone_id"].is_string())
+        .expect("a checkpoint in a zone");
+    let zone = cp["zone_id"].as_str().unwrap().to_owned();
+    let other_zone = cps
+        .iter()
+        .filter_map(|c| c["zone_id"].as_str())
+        .find(|z| *z != zone)
+        .expect("another zone")
+        .to_owned();
+    let mut at_cp = report_fields("general", "fire", "At the checkpoint");
+    at_cp["location"] = json!({ "checkpoint_id": cp["id"] });
+    let mut in_zone = report_fields("general", "fire", "In the zone");
+    in_zone["location"] = json!({ "zone_id": zone });
+    let mut ids = Vec::new();
+    for mut body in [at_cp, in_zone] {
+        body["estate_id"] = json!(estate);
+        body["photos"] = json!([{ "sha256": sha(), "role": "before" }]);
+        let t = json_status(report_online(app, &guard, &body).await, StatusCode::CREATED).await;
+        ids.push(t["id"].as_str().unwrap().to_owned());
+    }
+    let listed = |query: String| {
+        let c = app.client.clone();
+        let url = app.url(&format!("/v1/hazards?estate_id={estate}&{query}"));
+        let token = manager.access.clone();
+        async move {
+            let page = json_ok(c.get(url).bearer_auth(token).send().await.unwrap()).await;
+            let mut v: Vec<String> = page["hazards"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| t["id"].as_str().unwrap().to_owned())
+                .collect();
+            v.sort();
+            v
+        }
+    };
+    let mut both = ids.clone();
+    both.sort();
+    assert_eq!(listed(format!("zone={zone}")).await, both);
+    assert!(listed(format!("zone={other_zone}"))
+        .await
+        .iter()
+        .all(|id| !ids.contains(id)));
+    let csv = app
+        .client
+        .get(app.url(&format!("/v1/hazards.csv?estate_id={estate}&zone={zone}")))
+        .bearer_auth(&manager.access)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        csv.lines().count(),
+        3,
+        "a header and the two tickets: {csv}"
+    );
+    let bad = app
+        .client
+        .get(app.url("/v1/hazards?zone=nope"))
+        .bearer_auth(&manager.access)
+        .send()
+        .await
+        .unwrap();
+    assert_problem(
+        bad,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "/problems/validation",
+    )
+    .await;
+}

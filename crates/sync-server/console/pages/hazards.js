@@ -6,8 +6,8 @@
 // (one request per state column, newest report first; grade, category, assignee and
 // overdue are filtered by the API), GET /v1/estates/{id}/members (names, the engineers
 // for the assignee filter), GET /v1/estates/{id}/zones and /checkpoints (zone
-// names; the list API has no zone filter, so the zone filter is applied here to the
-// tickets the API returned, on `location.zone_id` or the checkpoint's zone),
+// names; the zone filter is the list API's `zone`: the zone named in a ticket's location
+// or the zone of its checkpoint),
 // GET /v1/hazards.csv with the same filters for the CSV.
 
 import { runPage, api, t, h, table, section, registerMessages, fmtTime, pageHref, lang } from "../core.js";
@@ -27,7 +27,6 @@ registerMessages({
 "hazards.filter.clear": "清除筛选",
     "hazards.view.board": "看板", "hazards.view.table": "列表", "hazards.ledger": "隐患整改台账（按上报时间，最新在前）",
     "hazards.summary": "共 {n} 张隐患单，未闭环 {open}，逾期 {overdue}",
-    "hazards.zone_note": "区域筛选在页面上进行（接口没有区域参数）：未标注区域的隐患不显示，导出的 CSV 不按区域筛选。",
     "hazards.more": "只显示最新 {n} 张，完整列表请导出 CSV",
     "hazards.empty_column": "无",
     "hazards.overdue": "已逾期", "hazards.due": "期限", "hazards.unassigned": "未指派",
@@ -51,7 +50,6 @@ registerMessages({
 "hazards.filter.clear": "Clear filters",
     "hazards.view.board": "Board", "hazards.view.table": "Table", "hazards.ledger": "Hazard ledger (newest report first)",
     "hazards.summary": "{n} tickets, {open} open, {overdue} overdue",
-    "hazards.zone_note": "The zone filter is applied in the page (the API has no zone parameter): tickets without a zone are left out, and the CSV export is not filtered by zone.",
     "hazards.more": "Newest {n} shown; export the CSV for the complete list",
     "hazards.empty_column": "None",
     "hazards.overdue": "Overdue", "hazards.due": "Due", "hazards.unassigned": "Not assigned",
@@ -85,7 +83,6 @@ a.ticket-card .m { font-size: 12px; color: var(--muted); display: flex; flex-wra
 a.ticket-card .od { color: #b42318; font-weight: 600; }
 .hz-more { font-size: 12px; color: var(--muted); margin: 2px 4px; }
 .badge.g-major { background: var(--missed); color: #fff; } .badge.g-general { background: #e4e7ee; }
-.hz-note { font-size: 12px; color: var(--muted); margin: -6px 0 10px; }
 .hz-view button[aria-pressed="true"] { font-weight: 700; }
 tr.overdue td { background: #fdecec; }
 #hazard-table td:first-child, #hazard-table td:nth-child(8), #hazard-table td:nth-child(10) { white-space: nowrap; }
@@ -157,6 +154,7 @@ async function render(estate, main) {
   const p = readParams();
   const apiFilters = { estate_id: estate.id, grade: p.grade, category: p.category, overdue: p.overdue };
   if (p.assignee) apiFilters.assignee = p.assignee;
+  if (p.zone) apiFilters.zone = p.zone;
   const [members, zones, checkpoints, columns] = await Promise.all([
     api(`/v1/estates/${estate.id}/members`).then((r) => r.members).catch(() => []),
     api(`/v1/estates/${estate.id}/zones`).then((r) => r.items).catch(() => []),
@@ -171,9 +169,7 @@ async function render(estate, main) {
   const zoneOf = (tk) => tk.location?.zone_id || (tk.location?.checkpoint_id && cpZone.get(tk.location.checkpoint_id)) || null;
   const byState = new Map();
   STATES.forEach((s, i) => {
-    let list = columns[i].tickets;
-    if (p.zone) list = list.filter((tk) => zoneOf(tk) === p.zone);
-    byState.set(s, { tickets: list, more: columns[i].more });
+    byState.set(s, { tickets: columns[i].tickets, more: columns[i].more });
   });
   const shown = STATES.flatMap((s) => byState.get(s).tickets);
 
@@ -268,7 +264,6 @@ async function render(estate, main) {
   main.replaceChildren(...[
     h("h1", {}, t("hazards.title")),
     toolbar,
-    p.zone ? h("p", { class: "hz-note" }, t("hazards.zone_note")) : null,
     h("p", { class: "muted", id: "hazards-summary" }, t("hazards.summary", { n: shown.length, open, overdue })),
     body].filter(Boolean));
   document.documentElement.lang = lang() === "en" ? "en" : "zh-CN";

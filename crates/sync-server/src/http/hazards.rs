@@ -9,7 +9,7 @@ use crate::http::csv::{csv_row, wants_csv};
 use crate::http::extract::{ApiJson, ApiQuery};
 use crate::http::AppState;
 use crate::services::hazards::{self as svc, PhotoIn, Posted};
-use crate::storage::{HazardQuery, HeldEvent};
+use crate::storage::{HazardQuery, HeldEvent, ZoneFilter};
 use axum::extract::{Path, State};
 use axum::http::header::{self, HeaderMap, HeaderValue};
 use axum::http::StatusCode;
@@ -23,7 +23,7 @@ use shared_core::hazard::{
     Grade, HazardPolicy, HazardState, HazardStats, Location, RectificationPlan, Ticket,
 };
 use shared_core::wire::Timestamp;
-use shared_core::{DeviceId, EstateId, FactId, HazardId, Role, UserId};
+use shared_core::{DeviceId, EstateId, FactId, HazardId, Role, UserId, ZoneId};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -210,6 +210,9 @@ pub struct HazardListParams {
     /// Assigned to this user.
     #[param(value_type = Option<UserId>)]
     pub assignee: Option<String>,
+    /// Located in this zone: the zone itself, or one of its checkpoints.
+    #[param(value_type = Option<ZoneId>)]
+    pub zone: Option<String>,
     /// true: only overdue tickets; false: only tickets that are not.
     #[param(value_type = Option<bool>)]
     pub overdue: Option<String>,
@@ -252,6 +255,24 @@ fn timestamp_param(name: &str, v: &Option<String>, errors: &mut Vec<FieldError>)
     }
 }
 
+/// Fills a zone filter's checkpoints from the reference data of the estates in scope.
+async fn zone_checkpoints(state: &AppState, q: &mut HazardQuery) -> AppResult<()> {
+    let Some(z) = q.zone.as_mut() else {
+        return Ok(());
+    };
+    for e in q.full.iter().chain(&q.engineer).chain(&q.reporter) {
+        let reference = state.store.reference(*e).await?;
+        z.checkpoints.extend(
+            reference
+                .checkpoints
+                .iter()
+                .filter(|c| c.zone_id.map(|id| id.0) == Some(z.zone_id))
+                .map(|c| c.id.0),
+        );
+    }
+    Ok(())
+}
+
 /// The list's scope and filters, from the query. An `estate_id` that is not yours is 404.
 fn hazard_query(caller: &Caller, p: &HazardListParams, now: i64) -> AppResult<HazardQuery> {
     let estates: Vec<EstateId> = match present(&p.estate_id) {
@@ -292,6 +313,17 @@ fn hazard_query(caller: &Caller, p: &HazardListParams, now: i64) -> AppResult<Ha
         match s.parse::<UserId>() {
             Ok(v) => q.assignee = Some(v),
             Err(_) => errors.push(field("assignee", format!("{s:?} is not a user id"))),
+        }
+    }
+    if let Some(s) = present(&p.zone) {
+        match s.parse::<uuid::Uuid>() {
+            Ok(v) => {
+                q.zone = Some(ZoneFilter {
+                    zone_id: v,
+                    checkpoints: vec![],
+                })
+            }
+            Err(_) => errors.push(field("zone", format!("{s:?} is not a zone id"))),
         }
     }
     if let Some(s) = present(&p.overdue) {
@@ -350,7 +382,8 @@ pub async fn list_hazards(
     ApiQuery(p): ApiQuery<HazardListParams>,
 ) -> AppResult<Response> {
     let now = now_ms();
-    let q = hazard_query(&caller, &p, now)?;
+    let mut q = hazard_query(&caller, &p, now)?;
+    zone_checkpoints(&state, &mut q).await?;
     if wants_csv(&headers) {
         return export(&state, q).await;
     }
@@ -389,7 +422,8 @@ pub async fn export_hazards(
     caller: Caller,
     ApiQuery(p): ApiQuery<HazardListParams>,
 ) -> AppResult<Response> {
-    let q = hazard_query(&caller, &p, now_ms())?;
+    let mut q = hazard_query(&caller, &p, now_ms())?;
+    zone_checkpoints(&state, &mut q).await?;
     export(&state, q).await
 }
 

@@ -555,6 +555,9 @@ pub struct HazardQuery {
     pub grade: Option<shared_core::hazard::Grade>,
     pub category: Option<String>,
     pub assignee: Option<UserId>,
+    /// Only tickets located in this zone: the zone named in their location, or a checkpoint
+    /// of it (its ids listed here, from the estates' reference data).
+    pub zone: Option<ZoneFilter>,
     /// Some(true): only overdue at `now`; Some(false): only not overdue.
     pub overdue: Option<bool>,
     pub now: i64,
@@ -565,6 +568,14 @@ pub struct HazardQuery {
     /// Keyset paging: tickets strictly before this (reported_at, id), newest first.
     pub before: Option<(i64, HazardId)>,
     pub limit: usize,
+}
+
+/// Tickets located in a zone: `location.zone_id` is the zone, or `location.checkpoint_id`
+/// one of its checkpoints.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ZoneFilter {
+    pub zone_id: uuid::Uuid,
+    pub checkpoints: Vec<uuid::Uuid>,
 }
 
 /// A hazard event stored without a report yet (its report may still be on another handset).

@@ -404,6 +404,14 @@ impl PgStore {
         if let Some(c) = &q.category {
             qb.push(" AND category = ").push_bind(c.clone());
         }
+        if let Some(z) = &q.zone {
+            let cps: Vec<String> = z.checkpoints.iter().map(|c| c.to_string()).collect();
+            qb.push(" AND (ticket -> 'location' ->> 'zone_id' = ")
+                .push_bind(z.zone_id.to_string())
+                .push(" OR ticket -> 'location' ->> 'checkpoint_id' = ANY(")
+                .push_bind(cps)
+                .push("))");
+        }
         if let Some(a) = q.assignee {
             qb.push(" AND assignee_id = ").push_bind(a.0);
         }

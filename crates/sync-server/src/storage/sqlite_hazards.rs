@@ -390,6 +390,14 @@ impl SqliteStore {
         if let Some(c) = &q.category {
             qb.push(" AND category = ").push_bind(c.clone());
         }
+        if let Some(z) = &q.zone {
+            let cps: Vec<String> = z.checkpoints.iter().map(|c| c.to_string()).collect();
+            qb.push(" AND (json_extract(ticket, '$.location.zone_id') = ")
+                .push_bind(z.zone_id.to_string())
+                .push(" OR json_extract(ticket, '$.location.checkpoint_id') IN (SELECT value FROM json_each(")
+                .push_bind(serde_json::to_string(&cps).unwrap_or_else(|_| "[]".into()))
+                .push(")))");
+        }
         if let Some(a) = q.assignee {
             qb.push(" AND assignee_id = ").push_bind(id_str(a));
         }

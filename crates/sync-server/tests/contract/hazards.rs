@@ -1050,3 +1050,74 @@ pub async fn any_arrival_order_and_batching_gives_the_same_ticket(store: DynStor
         }
     }
 }
+
+pub async fn hazards_are_listed_by_zone(store: DynStore) {
+    let w = world(store).await;
+    let (zone, other, cp) = (
+        uuid::Uuid::now_v7(),
+        uuid::Uuid::now_v7(),
+        uuid::Uuid::now_v7(),
+    );
+    let hs: Vec<HazardId> = (0..4).map(|_| HazardId::new_v7()).collect();
+    let locations = [
+        json!({"zone_id": zone, "text": "B2"}),
+        json!({"checkpoint_id": cp}),
+        json!({"zone_id": other}),
+        json!(null),
+    ];
+    for (i, (h, loc)) in hs.iter().zip(locations).enumerate() {
+        let mut fields =
+            json!({"grade": "general", "category": "fire", "title": "Fire door wedged open"});
+        if !loc.is_null() {
+            fields["location"] = loc;
+        }
+        let r = w.event(&w.guard, T0 + i as i64 * MIN, *h, "report", fields);
+        let p = w.photo(&w.guard, &r, PhotoRole::Before);
+        let res = w.push(&w.guard, &[&r, &p]).await;
+        assert!(
+            res.iter().all(|(s, _)| *s == ChangeStatus::Accepted),
+            "{res:?}"
+        );
+    }
+    let list = |zone_id: uuid::Uuid, checkpoints: Vec<uuid::Uuid>| {
+        let q = HazardQuery {
+            full: vec![w.estate],
+            user_id: Some(w.sup.user),
+            now: NOW,
+            limit: 10,
+            zone: Some(sync_server::storage::ZoneFilter {
+                zone_id,
+                checkpoints,
+            }),
+            ..Default::default()
+        };
+        let store = w.store.clone();
+        async move {
+            let mut ids: Vec<HazardId> = store
+                .list_hazards(&q)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|t| t.id)
+                .collect();
+            ids.sort();
+            ids
+        }
+    };
+    let sorted = |mut v: Vec<HazardId>| {
+        v.sort();
+        v
+    };
+    assert_eq!(
+        list(zone, vec![cp]).await,
+        sorted(vec![hs[0], hs[1]]),
+        "the zone and its checkpoint"
+    );
+    assert_eq!(
+        list(zone, vec![]).await,
+        vec![hs[0]],
+        "a zone without checkpoints"
+    );
+    assert_eq!(list(other, vec![cp]).await, sorted(vec![hs[1], hs[2]]));
+    assert_eq!(list(uuid::Uuid::now_v7(), vec![]).await, vec![]);
+}
