@@ -680,3 +680,39 @@ async fn csv_exports_carry_a_byte_order_mark_when_asked() {
         .unwrap();
     assert_eq!(me.bytes().await.unwrap()[0], b'{');
 }
+
+/// A `next` that is not a plain console path is ignored, never echoed into `Location`.
+#[tokio::test]
+async fn the_next_page_cannot_inject_headers() {
+    let app = TestApp::spawn().await;
+    let mut b = Browser::new(&app);
+    for next in [
+        "/console/x\r\nSet-Cookie: evil=1",
+        "https://evil.example/",
+        "/console/a\u{7f}",
+    ] {
+        let token = b.login_form_token().await;
+        let resp = b
+            .post_form(
+                "/console/login",
+                &[
+                    ("username", "manager1"),
+                    ("password", "demo"),
+                    ("csrf", &token),
+                    ("next", next),
+                ],
+            )
+            .await;
+        assert_eq!(resp.status(), StatusCode::SEE_OTHER, "{next:?}");
+        assert_eq!(location(&resp), "/console/overview", "{next:?}");
+        assert!(!b.cookies.contains_key("evil"));
+    }
+    // The same on the sign-in page's own link.
+    let resp = b.get("/console/login?next=%2Fconsole%2Fx%0D%0AX:1").await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(resp
+        .text()
+        .await
+        .unwrap()
+        .contains("value=\"/console/overview\""));
+}

@@ -153,11 +153,13 @@ fn html_escape(s: &str) -> String {
     out
 }
 
-/// Where to go after signing in: only a console path of this site (never another host).
+/// Where to go after signing in: only a console path of this site (never another host),
+/// printable ASCII only (it becomes a `Location` header; browsers percent-encode the rest).
 fn safe_next(next: Option<&str>) -> String {
     match next {
         Some(n)
             if n.starts_with("/console/")
+                && n.bytes().all(|b| b.is_ascii_graphic())
                 && !n.contains("//")
                 && !n.contains('\\')
                 && !n.starts_with("/console/login")
@@ -874,6 +876,9 @@ mod tests {
             "/v1/me",
             "/console/login?next=/x",
             "/console/\\evil",
+            "/console/x\r\nSet-Cookie: a=b",
+            "/console/over view",
+            "/console/概览",
         ] {
             assert_eq!(safe_next(Some(bad)), "/console/overview", "{bad}");
         }
