@@ -10,6 +10,7 @@ use crate::auth::{request_cookie, same_secret, Caller, CSRF_COOKIE, SESSION_COOK
 use crate::clock::now_ms;
 use crate::error::AppError;
 use crate::http::extract::ApiQuery;
+use crate::http::hazards::html_escape;
 use crate::http::patrol::{load_period, PeriodParams};
 use crate::http::AppState;
 use crate::services;
@@ -136,21 +137,6 @@ fn set_cookie(
 
 fn random_token() -> String {
     crate::auth::new_refresh_token()
-}
-
-fn html_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for ch in s.chars() {
-        match ch {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// Where to go after signing in: only a console path of this site (never another host),
