@@ -1,7 +1,7 @@
 // Unit tests of the console's shared module that need no browser: `node --test`.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { csvCell, pct, t, registerMessages } from "../../crates/sync-server/console/core.js";
+import { csvCell, pct, t, registerMessages, addDays, isDate, shortId } from "../../crates/sync-server/console/core.js";
 
 test("CSV cells are quoted and formulas defused, as the server's exports do", () => {
   assert.equal(csvCell("plain"), "plain");
@@ -25,4 +25,12 @@ test("percentages and messages", () => {
   globalThis.document = { cookie: "ps_lang=en" };
   assert.equal(t("x.hi", { name: "Wang" }), "Hello Wang");
   assert.equal(t("x.missing"), "x.missing");
+});
+
+test("calendar dates", () => {
+  assert.equal(addDays("2026-12-31", 1), "2027-01-01");
+  assert.equal(addDays("2026-03-01", -1), "2026-02-28");
+  assert.ok(isDate("2026-12-06"));
+  assert.ok(!isDate("2026-13-01") && !isDate("06/12/2026") && !isDate(null));
+  assert.equal(shortId("0193a1c2-0000-7000-8000-00000000b001"), "…0000b001");
 });

@@ -141,6 +141,54 @@ export function localDate(timezone, offsetDays = 0) {
   return new Intl.DateTimeFormat("en-CA", { timeZone: timezone || undefined }).format(d);
 }
 
+/** Adds a page's own stylesheet once (`<style id>` in the head). */
+export function addPageStyle(id, css) {
+  if (!document.getElementById(id)) document.head.append(h("style", { id }, css));
+}
+
+/** "2026-12-06" plus n days (calendar arithmetic, no time zone involved). */
+export function addDays(date, n) {
+  const d = new Date(date + "T00:00:00Z");
+  d.setUTCDate(d.getUTCDate() + n);
+  return d.toISOString().slice(0, 10);
+}
+
+/** A real calendar date written YYYY-MM-DD. */
+export const isDate = (s) => typeof s === "string" && /^\d{4}-\d{2}-\d{2}$/.test(s) && !isNaN(Date.parse(s + "T00:00:00Z"));
+
+/** The last 8 characters of an id (UUIDv7s made together share their first ones). */
+export function shortId(id) {
+  return id ? "…" + String(id).slice(-8) : "";
+}
+
+/** Member id → name, from GET /v1/estates/{id}/members (empty if it fails). */
+export async function memberNames(eid) {
+  try {
+    const r = await api(`/v1/estates/${eid}/members`);
+    return new Map(r.members.map((m) => [m.id, m.name]));
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 401) throw e;
+    return new Map();
+  }
+}
+
+/** An error's text: the problem's detail, then its field errors. */
+export function errorText(e) {
+  const p = e instanceof ApiError ? e.problem : null;
+  const extra = p && Array.isArray(p.errors) ? p.errors.map((x) => `${x.path}: ${x.message}`).join("; ") : "";
+  return [e.message || String(e), extra].filter(Boolean).join(" — ");
+}
+
+/** Puts `params` into the address bar's query (empty values removed), without a reload. */
+export function setParams(params) {
+  const u = new URL(location.href);
+  for (const [k, v] of Object.entries(params)) {
+    if (v === null || v === undefined || v === "") u.searchParams.delete(k);
+    else u.searchParams.set(k, v);
+  }
+  history.replaceState(null, "", u);
+}
+
 /** 0.8734 → "87.3%"; null → "—". */
 export function pct(x) {
   return x === null || x === undefined || isNaN(x) ? "—" : (x * 100).toFixed(1) + "%";

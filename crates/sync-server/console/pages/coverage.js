@@ -8,6 +8,7 @@
 
 import {
   runPage, api, t, h, table, section, registerMessages, fmtTime, localDate, pct, lang, me, ApiError,
+  addPageStyle, addDays, shortId, memberNames, errorText, setParams, isDate,
 } from "../core.js";
 
 const STATUSES = ["on_time", "late", "early", "missed", "excused", "pending"];
@@ -209,36 +210,6 @@ const PAGE_CSS = `
 .inline-error { color: #9b1c1c; }
 `;
 
-function addStyle() {
-  if (!document.getElementById("coverage-css")) {
-    document.head.append(h("style", { id: "coverage-css" }, PAGE_CSS));
-  }
-}
-
-function addDays(date, n) {
-  const d = new Date(date + "T00:00:00Z");
-  d.setUTCDate(d.getUTCDate() + n);
-  return d.toISOString().slice(0, 10);
-}
-
-const isDate = (s) => typeof s === "string" && /^\d{4}-\d{2}-\d{2}$/.test(s) && !isNaN(Date.parse(s + "T00:00:00Z"));
-
-/** The last 8 characters of an id (UUIDv7s made together share their first ones). */
-function shortId(id) {
-  return id ? "…" + String(id).slice(-8) : "";
-}
-
-/** Member id → name, from GET /v1/estates/{id}/members (empty if it fails). */
-async function memberNames(eid) {
-  try {
-    const r = await api(`/v1/estates/${eid}/members`);
-    return new Map(r.members.map((m) => [m.id, m.name]));
-  } catch (e) {
-    if (e instanceof ApiError && e.status === 401) throw e;
-    return new Map();
-  }
-}
-
 /** Device id → name, from GET /v1/estates/{id}/devices (empty if it fails). */
 async function deviceNames(eid) {
   try {
@@ -270,23 +241,8 @@ function clock(v, tz, seconds = false) {
   return fmtTime(v, tz, seconds).slice(11);
 }
 
-function errorText(e) {
-  const p = e instanceof ApiError ? e.problem : null;
-  const extra = p && Array.isArray(p.errors) ? p.errors.map((x) => `${x.path}: ${x.message}`).join("; ") : "";
-  return [e.message || String(e), extra].filter(Boolean).join(" — ");
-}
-
-function setParams(params) {
-  const u = new URL(location.href);
-  for (const [k, v] of Object.entries(params)) {
-    if (v === null || v === undefined || v === "") u.searchParams.delete(k);
-    else u.searchParams.set(k, v);
-  }
-  history.replaceState(null, "", u);
-}
-
 runPage(async (estate, main) => {
-  addStyle();
+  addPageStyle("coverage-css", PAGE_CSS);
   const tz = estate.timezone;
   const eid = encodeURIComponent(estate.id);
   const q = new URLSearchParams(location.search);

@@ -10,7 +10,7 @@
 // or the zone of its checkpoint),
 // GET /v1/hazards.csv with the same filters for the CSV.
 
-import { runPage, api, t, h, table, section, registerMessages, fmtTime, pageHref, lang } from "../core.js";
+import { runPage, api, t, h, table, section, registerMessages, fmtTime, pageHref, lang, addPageStyle } from "../core.js";
 
 /** The states of shared-core's hazard state machine (hazard::HazardState::ALL), in workflow order. */
 const STATES = ["reported", "assigned", "in_rectification", "extension_requested", "pending_verification", "closed", "cancelled"];
@@ -88,11 +88,6 @@ tr.overdue td { background: #fdecec; }
 #hazard-table td:first-child, #hazard-table td:nth-child(8), #hazard-table td:nth-child(10) { white-space: nowrap; }
 `;
 
-function injectCss() {
-  if (document.getElementById("hazards-css")) return;
-  document.head.append(h("style", { id: "hazards-css" }, CSS));
-}
-
 const stateLabel = (s) => t(`hazards.state.${s}`);
 const gradeLabel = (g) => t(`hazards.grade.${g}`);
 function categoryLabel(c) {
@@ -134,7 +129,7 @@ let renderSeq = 0;
 let rerender = () => {};
 
 runPage(async (estate, main) => {
-  injectCss();
+  addPageStyle("hazards-css", CSS);
   rerender = async () => {
     document.body.dataset.ready = "0";
     try {

@@ -7,6 +7,7 @@
 
 import {
   runPage, api, t, h, table, section, registerMessages, fmtTime, localDate, pageHref, hasRole, me, ApiError,
+  addPageStyle, addDays, shortId, memberNames, errorText, setParams, isDate,
 } from "../core.js";
 
 const SLOT_LIMIT = 2000;
@@ -177,36 +178,6 @@ tr.just-changed td { background: #eef6ee; }
 #slots-holder thead th { position: sticky; top: 0; z-index: 1; }
 `;
 
-function addStyle() {
-  if (!document.getElementById("missed-css")) {
-    document.head.append(h("style", { id: "missed-css" }, PAGE_CSS));
-  }
-}
-
-function addDays(date, n) {
-  const d = new Date(date + "T00:00:00Z");
-  d.setUTCDate(d.getUTCDate() + n);
-  return d.toISOString().slice(0, 10);
-}
-
-const isDate = (s) => typeof s === "string" && /^\d{4}-\d{2}-\d{2}$/.test(s) && !isNaN(Date.parse(s + "T00:00:00Z"));
-
-/** The last 8 characters of an id (UUIDv7s made together share their first ones). */
-function shortId(id) {
-  return id ? "…" + String(id).slice(-8) : "";
-}
-
-/** Member id → name, from GET /v1/estates/{id}/members (empty if it fails). */
-async function memberNames(eid) {
-  try {
-    const r = await api(`/v1/estates/${eid}/members`);
-    return new Map(r.members.map((m) => [m.id, m.name]));
-  } catch (e) {
-    if (e instanceof ApiError && e.status === 401) throw e;
-    return new Map();
-  }
-}
-
 function label(prefix, v) {
   const k = prefix + v;
   const s = t(k);
@@ -215,13 +186,6 @@ function label(prefix, v) {
 
 function badge(status) {
   return h("span", { class: `badge s-${status}`, "data-status": status }, `${GLYPH[status] || ""} ${label("missed.status.", status)}`.trim());
-}
-
-/** The problem+json detail, with the field errors. */
-function errorText(e) {
-  const p = e instanceof ApiError ? e.problem : null;
-  const extra = p && Array.isArray(p.errors) ? p.errors.map((x) => `${x.path}: ${x.message}`).join("; ") : "";
-  return [e.message || String(e), extra].filter(Boolean).join(" — ");
 }
 
 /** A form's error: a line in the user's language for the statuses the call documents,
@@ -238,15 +202,6 @@ function formError(e, action) {
 function localDateHour(v, tz) {
   const s = fmtTime(v, tz); // "2026-12-06 03:40"
   return [s.slice(0, 10), parseInt(s.slice(11, 13), 10)];
-}
-
-function setParams(params) {
-  const u = new URL(location.href);
-  for (const [k, v] of Object.entries(params)) {
-    if (v === null || v === undefined || v === "") u.searchParams.delete(k);
-    else u.searchParams.set(k, v);
-  }
-  history.replaceState(null, "", u);
 }
 
 /** The `<tr>` core's `table()` would make for `row`. */
@@ -293,7 +248,7 @@ function inlineForm({ formClass, inputClass, labelText, placeholder, submitText,
 }
 
 runPage(async (estate, main) => {
-  addStyle();
+  addPageStyle("missed-css", PAGE_CSS);
   const tz = estate.timezone;
   const eid = encodeURIComponent(estate.id);
   const q = new URLSearchParams(location.search);

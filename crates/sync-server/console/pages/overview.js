@@ -4,6 +4,7 @@
 
 import {
   runPage, api, t, h, table, section, registerMessages, fmtTime, localDate, pct, pageHref, ApiError,
+  addPageStyle, addDays, shortId,
 } from "../core.js";
 
 /** A device that has not synced for this long is listed as behind. */
@@ -195,24 +196,6 @@ const PAGE_CSS = `
 .ov-sub { margin: 12px 0 4px; font-size: 14px; }
 td.num, th.num { text-align: right; }
 `;
-
-function addStyle() {
-  if (!document.getElementById("overview-css")) {
-    document.head.append(h("style", { id: "overview-css" }, PAGE_CSS));
-  }
-}
-
-/** "2026-12-06" plus n days (calendar arithmetic, no time zone involved). */
-function addDays(date, n) {
-  const d = new Date(date + "T00:00:00Z");
-  d.setUTCDate(d.getUTCDate() + n);
-  return d.toISOString().slice(0, 10);
-}
-
-/** The last 8 characters of an id (UUIDv7s made together share their first ones). */
-function shortId(id) {
-  return id ? "…" + String(id).slice(-8) : "";
-}
 
 function category(c) {
   const k = "overview.category." + c;
@@ -410,7 +393,7 @@ function alertSection(estate, alerts) {
 }
 
 runPage(async (estate, main) => {
-  addStyle();
+  addPageStyle("overview-css", PAGE_CSS);
   const tz = estate.timezone;
   const id = encodeURIComponent(estate.id);
   const todayDate = localDate(tz, 0);
